@@ -1,1 +1,1 @@
-export {};
+export { describePrivileged, missingPrivileges, type PrivilegeNeeds, privilegedRequired } from "./privileged.js";
