@@ -1,1 +1,3 @@
-export {};
+export { main, type MainIO } from "./main.js";
+export { ExitCode, reportError } from "./errors.js";
+export { bytesSize, createdSince, humanDuration, humanSize, table } from "./format.js";

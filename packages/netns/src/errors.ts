@@ -3,7 +3,8 @@ export type NetnsErrorCode =
   | "INVALID_NETNS_NAME"
   | "NETNS_EXISTS"
   | "NETNS_NOT_FOUND"
-  | "NETNS_COMMAND_FAILED";
+  | "NETNS_COMMAND_FAILED"
+  | "INVALID_ARGUMENT";
 
 /** Every error from this package: `code` is stable, the message says what to do. */
 export class NetnsError extends Error {

@@ -1,1 +1,101 @@
-export {};
+/**
+ * @strata/oci-types: image references, digests, media types, zod schemas for OCI and Docker
+ * manifests, platform selection, and chain/image IDs. No I/O beyond hashing.
+ */
+export {
+  createDigester,
+  createDigestVerifier,
+  type DigestAlgorithm,
+  type Digester,
+  DigestVerifier,
+  type DigestVerifierOptions,
+  digestEquals,
+  digestOf,
+  formatDigest,
+  isDigest,
+  type ParsedDigest,
+  parseDigest,
+} from "./digest.js";
+export {
+  DigestMismatchError,
+  InvalidConfigError,
+  InvalidDigestError,
+  InvalidManifestError,
+  InvalidPlatformError,
+  InvalidReferenceError,
+  NoMatchingPlatformError,
+  type ReferencePart,
+  Schema1Error,
+  SizeMismatchError,
+  UnsupportedMediaTypeError,
+} from "./errors.js";
+export { chainId, chainIds, imageIdOf } from "./identity.js";
+export {
+  MAX_MANIFEST_BYTES,
+  type ParsedImageConfig,
+  type ParsedImageManifest,
+  type ParsedIndex,
+  type ParsedManifest,
+  type ParseManifestOptions,
+  parseImageConfigBytes,
+  parseManifestBytes,
+} from "./manifest.js";
+export {
+  isConfigMediaType,
+  isIndexMediaType,
+  isLayerMediaType,
+  isManifestMediaType,
+  isSchema1MediaType,
+  type LayerCompression,
+  layerCompression,
+  MANIFEST_ACCEPT,
+  type MediaType,
+  MediaTypes,
+  parseContentType,
+} from "./media-types.js";
+export {
+  compatiblePlatforms,
+  formatPlatform,
+  type HostInfo,
+  hostPlatform,
+  isAttestationDescriptor,
+  normalizePlatform,
+  parsePlatform,
+  platformMatches,
+  selectManifest,
+} from "./platform.js";
+export {
+  DEFAULT_TAG,
+  DOCKER_HUB_API_HOST,
+  DOCKER_HUB_DOMAIN,
+  familiarName,
+  familiarString,
+  formatReference,
+  isValidRepository,
+  isValidTag,
+  LEGACY_DOCKER_HUB_DOMAIN,
+  MAX_NAME_LENGTH,
+  MAX_TAG_LENGTH,
+  parseReference,
+  type Reference,
+  registryApiHost,
+} from "./reference.js";
+export {
+  ContainerConfig,
+  Descriptor,
+  DescriptorSchema,
+  DockerManifest,
+  DockerManifestList,
+  DockerManifestListSchema,
+  DockerManifestSchema,
+  HealthConfig,
+  History,
+  ImageConfig,
+  ImageConfigSchema,
+  ImageIndex,
+  ImageIndexSchema,
+  ImageManifest,
+  ImageManifestSchema,
+  Platform,
+  PlatformSchema,
+} from "./schemas.js";

@@ -4,6 +4,7 @@ export type TestkitErrorCode =
   | "REGISTRY_REQUEST_FAILED"
   | "AUTH_FAILED"
   | "INVALID_LAYER_ENTRY"
+  | "INVALID_ARGUMENT"
   | "COMMAND_FAILED"
   | "LEAKS_FOUND";
 

@@ -21,7 +21,11 @@ export type ImageFormat = "oci" | "docker";
 /** The layer media type for a compression in a manifest format. */
 export function layerMediaType(compression: Compression, format: ImageFormat = "oci"): string {
   if (format === "docker") {
-    return compression === "gzip" ? MT.dockerLayerGzip : compression === "zstd" ? MT.dockerLayerZstd : MT.dockerLayer;
+    return compression === "gzip"
+      ? MT.dockerLayerGzip
+      : compression === "zstd"
+        ? MT.dockerLayerZstd
+        : MT.dockerLayer;
   }
   return compression === "gzip" ? MT.ociLayerGzip : compression === "zstd" ? MT.ociLayerZstd : MT.ociLayer;
 }

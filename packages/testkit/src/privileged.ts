@@ -21,7 +21,8 @@ function commandExists(name: string): boolean {
 export function missingPrivileges(needs: PrivilegeNeeds = {}): string | undefined {
   if (process.getuid?.() !== 0) return "needs root (run the tests as root)";
   for (const command of needs.commands ?? []) {
-    if (!commandExists(command)) return `needs the '${command}' command on PATH (see .ci/run for the apt packages)`;
+    if (!commandExists(command))
+      return `needs the '${command}' command on PATH (see .ci/run for the apt packages)`;
   }
   return needs.check?.();
 }

@@ -31,7 +31,11 @@ export function run(command: string, args: string[], input?: Uint8Array): Promis
     child.stdout.on("data", (c: Buffer) => out.push(c));
     child.stderr.on("data", (c: Buffer) => err.push(c));
     child.once("error", (e) =>
-      reject(new TestkitError("COMMAND_FAILED", `cannot run '${command}': ${e.message} (is it installed?)`, { cause: e })),
+      reject(
+        new TestkitError("COMMAND_FAILED", `cannot run '${command}': ${e.message} (is it installed?)`, {
+          cause: e,
+        }),
+      ),
     );
     child.once("close", (code) => {
       if (code === 0) resolve(Buffer.concat(out));

@@ -1,0 +1,59 @@
+/** A mount in OCI runtime-spec form (`config.json` `mounts[]`). */
+export interface MountSpec {
+  /** Absolute path inside the container. */
+  destination: string;
+  /** Filesystem type (`proc`, `tmpfs`, …) or `bind`. */
+  type: string;
+  /** Device or, for binds, an absolute host path. */
+  source: string;
+  /** `ro`, `nosuid`, `bind`, `rbind`, … and filesystem data such as `mode=755`. */
+  options?: string[];
+}
+
+/** Capability names without the `CAP_` prefix, e.g. `"CHOWN"`. */
+export interface CapabilitySets {
+  bounding: string[];
+  effective: string[];
+  permitted: string[];
+  inheritable: string[];
+}
+
+export interface Rlimit {
+  /** `RLIMIT_NOFILE`, `RLIMIT_NPROC`, … */
+  type: string;
+  soft: number;
+  hard: number;
+}
+
+/**
+ * Everything needed to start one container process. Built by `buildLaunchSpec`, run by `launch`,
+ * or written as an OCI bundle by `writeOciBundle`. All paths are absolute.
+ */
+export interface LaunchSpec {
+  /** The root filesystem (e.g. a mounted overlay), entered with pivot_root. */
+  rootfs: string;
+  readonlyRootfs: boolean;
+  args: string[];
+  /** `KEY=value` entries, in order. */
+  env: string[];
+  /** Working directory inside the container. */
+  cwd: string;
+  user: { uid: number; gid: number; additionalGids: number[] };
+  hostname: string;
+  /** Allocate a pseudo-terminal (stdin/stdout/stderr of the container are its slave side). */
+  tty: boolean;
+  /** Keep stdin open (`docker run -i`). */
+  interactive: boolean;
+  /** Initial terminal size when the launcher's own stdin is not a terminal. */
+  consoleSize?: { rows: number; cols: number };
+  /** Join this network namespace (e.g. `/run/netns/NAME`); absent: a new, empty one. */
+  netns?: string;
+  /** `cgroup.procs` files the process joins before it execs (one per v1 hierarchy, or one v2 file). */
+  cgroupProcs: string[];
+  capabilities: CapabilitySets;
+  noNewPrivileges: boolean;
+  rlimits: Rlimit[];
+  mounts: MountSpec[];
+  maskedPaths: string[];
+  readonlyPaths: string[];
+}

@@ -1,0 +1,243 @@
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describePrivileged } from "@strata/testkit";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { type BuildLaunchSpecOptions, buildLaunchSpec, type ImageRuntimeConfig, LaunchError, launch } from "../src/index.js";
+import { makeBusyboxRootfs } from "./rootfs.js";
+import { run, start, waitForOutput } from "./run.js";
+
+const DOCKER_CAPS_HEX = "00000000a80425fb";
+
+describePrivileged(
+  "launch (real kernel)",
+  () => {
+    let fs: ReturnType<typeof makeBusyboxRootfs>;
+    beforeAll(() => {
+      fs = makeBusyboxRootfs();
+    });
+    afterAll(() => {
+      fs.remove();
+      const mounts = readFileSync("/proc/self/mountinfo", "utf8");
+      expect(mounts).not.toContain("strata-test-launch");
+    });
+
+    const sh = (script: string, options: Partial<BuildLaunchSpecOptions> = {}, image: ImageRuntimeConfig = {}) =>
+      buildLaunchSpec({ ...image, Cmd: ["sh", "-c", script] }, { rootfs: fs.rootfs, hostname: "strata-box", ...options });
+
+    it("runs the command as PID 1 and ps shows only the container's processes", async () => {
+      const r = await run(sh("echo pid=$$; ps -o pid,comm"));
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toContain("pid=1\n");
+      const rows = r.stdout.split("\n").slice(2).filter(Boolean);
+      expect(rows.map((row) => row.trim().split(/\s+/))).toEqual([
+        ["1", "sh"],
+        [expect.any(String), "ps"],
+      ]);
+    });
+
+    it("sets the container's hostname and hides the host's files", async () => {
+      const r = await run(sh("hostname; [ -e /usr/lib/node_modules ] || echo no-host-usr; ls /"));
+      expect(r.stdout.split("\n")[0]).toBe("strata-box");
+      expect(existsSync("/usr/lib/node_modules")).toBe(true);
+      expect(r.stdout).toContain("no-host-usr");
+      expect(r.stdout).not.toContain("rootfs");
+    });
+
+    it.each([
+      [0, "exit 0"],
+      [3, "exit 3"],
+      [255, "exit 255"],
+    ])("returns exit code %i", async (code, script) => {
+      const r = await run(sh(script));
+      expect(r).toMatchObject({ exitCode: code, signal: null });
+    });
+
+    it("reports 128+N when the init is killed by signal N", async () => {
+      const { proc, output, done } = await start(sh("echo ready; while :; do sleep 1; done"));
+      await waitForOutput(output, "ready", proc);
+      proc.kill("SIGKILL");
+      expect(await done).toMatchObject({ exitCode: 137, signal: "SIGKILL" });
+    });
+
+    it("forwards SIGTERM to PID 1", async () => {
+      const { proc, output, done } = await start(sh("trap 'echo got-term; exit 42' TERM; echo ready; sleep 1000 & wait"));
+      await waitForOutput(output, "ready", proc);
+      proc.kill("SIGTERM");
+      const r = await done;
+      expect(r.exitCode).toBe(42);
+      expect(r.stdout).toContain("got-term");
+    });
+
+    it("forwards signals received by this process when forwardSignals is set", async () => {
+      const { proc, output, done } = await start(sh("trap 'echo got-usr2; exit 12' USR2; echo ready; sleep 1000 & wait"), {
+        forwardSignals: true,
+      });
+      await waitForOutput(output, "ready", proc);
+      process.kill(process.pid, "SIGUSR2");
+      const r = await done;
+      expect(r.exitCode).toBe(12);
+      expect(r.stdout).toContain("got-usr2");
+      expect(process.listenerCount("SIGUSR2")).toBe(0);
+    });
+
+    it("allocates a pty as the controlling terminal with -t, driven through the helper", async () => {
+      const spec = sh("exec sh", { tty: true, interactive: true, consoleSize: { rows: 31, cols: 101 } });
+      const { proc, done } = await start(spec);
+      proc.stdin?.write("tty; stty size; echo term=$TERM; [ -t 0 ] && echo is-a-tty; ls -l /dev/console; exit 7\n");
+      const r = await done;
+      expect(r.exitCode).toBe(7);
+      expect(r.stdout).toContain("/dev/pts/0");
+      expect(r.stdout).toContain("31 101");
+      expect(r.stdout).toContain("term=xterm");
+      expect(r.stdout).toContain("is-a-tty");
+      expect(r.stdout).toMatch(/crw--w---- .* 136,\s+0 .*\/dev\/console/);
+    });
+
+    it("honours Entrypoint, Cmd, Env, WorkingDir and User", async () => {
+      const image: ImageRuntimeConfig = {
+        Entrypoint: ["/bin/sh", "-c"],
+        Cmd: ["echo $FOO $BAR $HOME; pwd; id -u; id -g; id -G"],
+        Env: ["FOO=img", "BAR=img"],
+        WorkingDir: "/work/sub",
+        User: "app",
+      };
+      const spec = buildLaunchSpec(image, { rootfs: fs.rootfs, env: { BAR: "ovr" } });
+      const r = await run(spec);
+      expect(r.stdout).toBe("img ovr /home/app\n/work/sub\n1000\n1000\n1000 10 29\n");
+    });
+
+    it.each([
+      ["", "0\n0\n0 10\n"],
+      ["app", "1000\n1000\n1000 10 29\n"],
+      ["app:audio", "1000\n29\n29\n"],
+      ["4242", "4242\n0\n0\n"],
+      ["1000:1000", "1000\n1000\n1000 10 29\n"],
+    ])("user '%s' gets the ids Docker would give", async (user, expected) => {
+      const r = await run(sh("id -u; id -g; id -G", { user }));
+      expect(r.stdout).toBe(expected);
+    });
+
+    it("has Docker's default capability sets, NoNewPrivs 1, and only fds 0-2", async () => {
+      const r = await run(sh("grep -E '^(Cap|NoNewPrivs)' /proc/1/status; ls /proc/1/fd"));
+      expect(r.stdout).toBe(
+        [
+          "CapInh:\t0000000000000000",
+          `CapPrm:\t${DOCKER_CAPS_HEX}`,
+          `CapEff:\t${DOCKER_CAPS_HEX}`,
+          `CapBnd:\t${DOCKER_CAPS_HEX}`,
+          "CapAmb:\t0000000000000000",
+          "NoNewPrivs:\t1",
+          "0",
+          "1",
+          "2",
+          "",
+        ].join("\n"),
+      );
+    });
+
+    it("gives a non-root user only the bounding set", async () => {
+      const r = await run(sh("grep -E '^Cap' /proc/self/status", { user: "app" }));
+      expect(r.stdout).toContain("CapEff:\t0000000000000000");
+      expect(r.stdout).toContain("CapPrm:\t0000000000000000");
+      expect(r.stdout).toContain(`CapBnd:\t${DOCKER_CAPS_HEX}`);
+    });
+
+    it("masks /proc paths, keeps /proc/sys read-only and refuses remounts", async () => {
+      expect(readFileSync("/proc/timer_list", "utf8").length).toBeGreaterThan(0);
+      const script = [
+        "wc -c < /proc/timer_list",
+        "ls -A /sys/firmware | wc -l",
+        "mount -o remount,rw /proc/sys 2>/dev/null && echo remount-ok || echo remount-denied",
+        "mount -t proc proc /tmp 2>/dev/null && echo proc-ok || echo proc-denied",
+        "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo write-ok || echo write-denied",
+        "grep -E ' /proc/sys | /sys ' /proc/self/mounts | cut -d' ' -f2,4 | cut -d, -f1",
+      ].join("; ");
+      const r = await run(sh(script));
+      expect(r.stdout).toBe("0\n0\nremount-denied\nproc-denied\nwrite-denied\n/sys ro\n/proc/sys ro\n");
+    });
+
+    it("cannot write the host binary behind /proc/1/exe (CVE-2019-5736)", async () => {
+      const r = await run(sh("readlink /proc/1/exe; echo x >> /proc/1/exe 2>/dev/null && echo wrote || echo refused"));
+      expect(r.stdout).toBe("/bin/busybox\nrefused\n");
+    });
+
+    it.each([3, 4, 5, 6, 7, 8])("rejects cwd /proc/self/fd/%i (CVE-2024-21626)", async (fd) => {
+      const spec = sh("pwd", { workdir: `/proc/self/fd/${fd}` });
+      await expect(launch(spec, { stdio: "pipe" })).rejects.toMatchObject({ code: "SETUP_FAILED" });
+    });
+
+    it("rejects a missing command with COMMAND_NOT_FOUND and leaves nothing running", async () => {
+      const spec = buildLaunchSpec({ Cmd: ["no-such-command"] }, { rootfs: fs.rootfs });
+      const error = await launch(spec, { stdio: "pipe" }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LaunchError);
+      expect(error).toMatchObject({ code: "COMMAND_NOT_FOUND", errno: 2 });
+      writeFileSync(join(fs.rootfs, "work/not-exec"), "#!/bin/sh\n", { mode: 0o644 });
+      const spec2 = buildLaunchSpec({ Cmd: ["/work/not-exec"] }, { rootfs: fs.rootfs });
+      await expect(launch(spec2, { stdio: "pipe" })).rejects.toMatchObject({ code: "COMMAND_NOT_EXECUTABLE" });
+    });
+
+    it("bind-mounts the given /etc/hosts, /etc/hostname and /etc/resolv.conf", async () => {
+      const hosts = join(fs.dir, "hosts");
+      const hostname = join(fs.dir, "hostname");
+      const resolv = join(fs.dir, "resolv.conf");
+      writeFileSync(hosts, "127.0.0.1 localhost strata-box\n");
+      writeFileSync(hostname, "strata-box\n");
+      writeFileSync(resolv, "nameserver 127.0.0.53\n");
+      const spec = sh("cat /etc/hosts /etc/hostname /etc/resolv.conf", {
+        hostsFile: hosts,
+        hostnameFile: hostname,
+        resolvConfFile: resolv,
+      });
+      const r = await run(spec);
+      expect(r.stdout).toBe("127.0.0.1 localhost strata-box\nstrata-box\nnameserver 127.0.0.53\n");
+    });
+
+    it("gets a new empty network namespace by default", async () => {
+      const r = await run(sh("readlink /proc/self/ns/net; ip -o link | cut -d: -f2"));
+      const [ns, ...links] = r.stdout.trim().split("\n");
+      expect(ns).not.toBe(`net:[${statSync("/proc/self/ns/net").ino}]`);
+      expect(links.map((l) => l.trim())).toEqual(["lo"]);
+    });
+
+    it("joins a network namespace by path", async () => {
+      const name = `strata-test-launch-${randomBytes(3).toString("hex")}`;
+      const link = `stl${randomBytes(3).toString("hex")}`;
+      execFileSync("ip", ["netns", "add", name]);
+      try {
+        execFileSync("ip", ["-n", name, "link", "add", link, "type", "dummy"]);
+        const r = await run(sh("readlink /proc/self/ns/net; ip -o link | cut -d: -f2", { netns: `/run/netns/${name}` }));
+        const [ns, ...links] = r.stdout.trim().split("\n");
+        expect(ns).toBe(`net:[${statSync(`/run/netns/${name}`).ino}]`);
+        expect(links.map((l) => l.trim().replace(/@.*/, ""))).toContain(link);
+      } finally {
+        execFileSync("ip", ["netns", "del", name]);
+      }
+      expect(existsSync(`/run/netns/${name}`)).toBe(false);
+    });
+
+    it("joins the given cgroup before exec", async () => {
+      const cgroup = `/sys/fs/cgroup/pids/strata-test-launch-${randomBytes(3).toString("hex")}`;
+      mkdirSync(cgroup);
+      try {
+        const spec = sh("cat /proc/self/cgroup | grep pids; echo ready; read line", {
+          cgroupProcs: [join(cgroup, "cgroup.procs")],
+          interactive: true,
+        });
+        const { proc, output, done } = await start(spec);
+        await waitForOutput(output, "ready", proc);
+        const members = readFileSync(join(cgroup, "cgroup.procs"), "utf8").trim().split("\n").map(Number);
+        expect(members).toContain(proc.pid);
+        proc.stdin?.end("go\n");
+        const r = await done;
+        // inside its own cgroup namespace the container sees its cgroup as the root
+        expect(r.stdout).toMatch(/^\d+:pids:\/\nready\n$/);
+      } finally {
+        rmdirSync(cgroup);
+      }
+      expect(existsSync(cgroup)).toBe(false);
+    });
+  },
+  { commands: ["ip"], check: () => (existsSync("/bin/busybox") ? undefined : "needs /bin/busybox (busybox-static)") },
+);

@@ -1,0 +1,171 @@
+import { createRequire } from "node:module";
+import { Transform, type TransformCallback } from "node:stream";
+import { createGunzip } from "node:zlib";
+import { Decompress as FzstdDecompress } from "fzstd";
+import { UnpackError } from "./errors.js";
+
+export type Compression = "gzip" | "zstd" | "none";
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+
+/**
+ * The compression a layer media type declares. OCI `+gzip`/`+zstd` suffixes, Docker's rootfs types
+ * (gzip; the "foreign" variants too) and plain `tar` types are known; anything else is refused.
+ */
+export function compressionOf(mediaType: string): Compression {
+  const base = (mediaType.split(";")[0] ?? "").trim().toLowerCase();
+  switch (base) {
+    case "application/vnd.oci.image.layer.v1.tar+gzip":
+    case "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip":
+    case "application/vnd.docker.image.rootfs.diff.tar.gzip":
+    case "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
+      return "gzip";
+    case "application/vnd.oci.image.layer.v1.tar+zstd":
+    case "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd":
+      return "zstd";
+    case "application/vnd.oci.image.layer.v1.tar":
+    case "application/vnd.oci.image.layer.nondistributable.v1.tar":
+    case "application/vnd.docker.image.rootfs.diff.tar":
+      return "none";
+    default:
+      throw new UnpackError(
+        "UNSUPPORTED_COMPRESSION",
+        `Layer media type ${JSON.stringify(mediaType)} is not a known tar layer type (gzip, zstd or uncompressed).`,
+      );
+  }
+}
+
+function startsWith(buf: Buffer, magic: number[]): boolean {
+  return magic.every((b, i) => buf[i] === b);
+}
+
+/** What the first bytes of a stream say it is. */
+export function sniffCompression(head: Buffer): Compression {
+  if (startsWith(head, GZIP_MAGIC)) return "gzip";
+  if (startsWith(head, ZSTD_MAGIC)) return "zstd";
+  return "none";
+}
+
+/**
+ * Passes compressed bytes through unchanged after checking that the first bytes agree with the media
+ * type, and feeds every byte to `onBytes` (the compressed digest).
+ */
+export class MagicCheck extends Transform {
+  private head: Buffer[] = [];
+  private headLen = 0;
+  private checked = false;
+
+  constructor(
+    private readonly expected: Compression,
+    private readonly mediaType: string,
+    private readonly onBytes: (chunk: Buffer) => void,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.onBytes(chunk);
+    if (this.checked) {
+      cb(null, chunk);
+      return;
+    }
+    this.head.push(chunk);
+    this.headLen += chunk.length;
+    if (this.headLen < ZSTD_MAGIC.length) {
+      cb();
+      return;
+    }
+    this.release(cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.checked || this.headLen === 0) {
+      cb();
+      return;
+    }
+    this.release(cb);
+  }
+
+  private release(cb: TransformCallback): void {
+    const all = Buffer.concat(this.head);
+    this.head = [];
+    this.checked = true;
+    const actual = sniffCompression(all);
+    if (actual !== this.expected) {
+      cb(
+        new UnpackError(
+          "UNSUPPORTED_COMPRESSION",
+          `Layer media type ${this.mediaType} says ${this.expected} but the data ${actual === "none" ? "is not compressed" : `is ${actual}`}; the manifest does not describe this blob.`,
+        ),
+      );
+      return;
+    }
+    cb(null, all);
+  }
+}
+
+type ZstdNapi = typeof import("zstd-napi");
+let zstdNapi: ZstdNapi | null | undefined;
+
+/** zstd-napi is optional (a native addon); undefined when it cannot load here. */
+function loadZstdNapi(): ZstdNapi | null {
+  if (zstdNapi === undefined) {
+    try {
+      zstdNapi = createRequire(import.meta.url)("zstd-napi") as ZstdNapi;
+    } catch {
+      zstdNapi = null;
+    }
+  }
+  return zstdNapi;
+}
+
+/** fzstd (pure JS) as a stream: the fallback when the native decoder is unavailable. */
+class FzstdStream extends Transform {
+  private readonly decoder: FzstdDecompress;
+  private out: Buffer[] = [];
+
+  constructor() {
+    super();
+    this.decoder = new FzstdDecompress((data) => {
+      this.out.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.run(() => this.decoder.push(chunk), cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.run(() => this.decoder.push(new Uint8Array(0), true), cb);
+  }
+
+  private run(step: () => void, cb: TransformCallback): void {
+    try {
+      step();
+    } catch (err) {
+      cb(new UnpackError("INVALID_TAR", `The zstd layer data is corrupt: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    for (const b of this.out) this.push(b);
+    this.out = [];
+    cb();
+  }
+}
+
+/** A decompressing Transform, or undefined for uncompressed layers. */
+export function createDecompressor(
+  compression: Compression,
+  opts: { zstd?: "native" | "js" } = {},
+): Transform | undefined {
+  switch (compression) {
+    case "gzip":
+      return createGunzip({ chunkSize: 128 * 1024 });
+    case "zstd": {
+      const native = opts.zstd === "js" ? null : loadZstdNapi();
+      return native ? new native.DecompressStream() : new FzstdStream();
+    }
+    case "none":
+      return undefined;
+  }
+}

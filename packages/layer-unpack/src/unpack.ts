@@ -1,0 +1,183 @@
+import { createHash, type Hash } from "node:crypto";
+import { realpathSync, statSync } from "node:fs";
+import { isAbsolute } from "node:path";
+import { type Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { compressionOf, createDecompressor, MagicCheck } from "./compression.js";
+import { commandEffects, type UnpackEffects } from "./effects.js";
+import { UnpackError } from "./errors.js";
+import { Extractor, type WhiteoutMode } from "./extractor.js";
+import { TarParser } from "./tar-parser.js";
+
+export interface UnpackLimits {
+  /** Cap on uncompressed bytes (the whole tar stream). Default 64 GiB. */
+  maxBytes?: number;
+  /** Cap on tar entries. Default 4,000,000. */
+  maxEntries?: number;
+}
+
+export interface UnpackOptions {
+  /** ONE directory; nothing outside it is touched. It must exist. */
+  target: string;
+  /** Picks gzip / zstd / none; the first bytes must agree. */
+  mediaType: string;
+  /** Compressed digest (of the bytes read from `input`). */
+  expectedDigest?: string;
+  /** Uncompressed digest (the layer's diffID). */
+  expectedDiffId?: string;
+  /** overlay: `.wh.X` → char 0/0, opaque → xattr. flat: delete from an existing rootfs. */
+  whiteouts: WhiteoutMode;
+  limits?: UnpackLimits;
+  /**
+   * Overlay mode only: the lower layers' directories, uppermost first. A directory the tar creates
+   * implicitly (a parent with no entry of its own) copies owner, mode and times from the first of
+   * these that has it, so it does not mask the lower directory's attributes in the merged view.
+   */
+  parents?: readonly string[];
+  /** Where mknod/setxattr happen; defaults to host commands (`mknod`, `setfattr`). */
+  effects?: UnpackEffects;
+  /** zstd decoder: the native addon when it loads (default) or the pure-JS one. */
+  zstd?: "native" | "js";
+}
+
+export interface UnpackResult {
+  /** Digest of the compressed bytes read. */
+  digest: string;
+  /** Digest of the uncompressed tar stream. */
+  diffId: string;
+  /** Uncompressed tar stream length in bytes. */
+  size: number;
+  /** Tar entries (meta headers excluded, whiteouts included). */
+  entries: number;
+  /** Compressed bytes read. */
+  compressedSize: number;
+  /** Regular-file bytes written (a hardlinked file counted once). */
+  contentSize: number;
+}
+
+export const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
+export const DEFAULT_MAX_ENTRIES = 4_000_000;
+const MAX_META_BYTES = 1024 * 1024;
+
+const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+
+function algorithmOf(digest: string | undefined, what: string): "sha256" | "sha512" {
+  if (digest === undefined) return "sha256";
+  if (!DIGEST_RE.test(digest)) {
+    throw new UnpackError(
+      "INVALID_DIGEST",
+      `${what} ${JSON.stringify(digest)} is not a digest (expected sha256:<64 hex> or sha512:<128 hex>).`,
+    );
+  }
+  return digest.startsWith("sha512:") ? "sha512" : "sha256";
+}
+
+/**
+ * Unpack one layer in a single streaming pass: compressed digest → decompress → diffID → tar → files
+ * under `target`. Resolves only when both digests match the expected values (when given). On failure
+ * `target` may hold partial content: the caller discards it.
+ */
+export async function unpackLayer(input: Readable, options: UnpackOptions): Promise<UnpackResult> {
+  const compression = compressionOf(options.mediaType);
+  const digestAlg = algorithmOf(options.expectedDigest, "expectedDigest");
+  const diffAlg = algorithmOf(options.expectedDiffId, "expectedDiffId");
+  if (options.whiteouts !== "overlay" && options.whiteouts !== "flat") {
+    throw new TypeError(`whiteouts must be "overlay" or "flat", got ${JSON.stringify(options.whiteouts)}`);
+  }
+  if (!isAbsolute(options.target) || !statSync(options.target).isDirectory()) {
+    throw new TypeError(`target must be an existing absolute directory, got ${JSON.stringify(options.target)}`);
+  }
+  const maxBytes = options.limits?.maxBytes ?? DEFAULT_MAX_BYTES;
+  const maxEntries = options.limits?.maxEntries ?? DEFAULT_MAX_ENTRIES;
+
+  // Resolve the target itself once, so that every path built below is already canonical.
+  const target = realpathSync(options.target);
+  const extractor = new Extractor(
+    target,
+    options.whiteouts,
+    options.effects ?? commandEffects,
+    options.whiteouts === "overlay" ? (options.parents ?? []) : [],
+  );
+  const parser = new TarParser(extractor, { maxEntries, maxMetaBytes: MAX_META_BYTES });
+  const compressedHash: Hash = createHash(digestAlg);
+  const diffHash: Hash = createHash(diffAlg);
+  let compressedSize = 0;
+  let size = 0;
+
+  const check = new MagicCheck(compression, options.mediaType, (chunk) => {
+    compressedHash.update(chunk);
+    compressedSize += chunk.length;
+  });
+  const sink = new Writable({
+    highWaterMark: 256 * 1024,
+    write(chunk: Buffer, _enc, cb) {
+      try {
+        size += chunk.length;
+        if (size > maxBytes) {
+          throw new UnpackError(
+            "LIMIT_EXCEEDED",
+            `The layer expands to more than ${maxBytes} bytes (limits.maxBytes); refusing to unpack it (decompression bomb?).`,
+          );
+        }
+        diffHash.update(chunk);
+        parser.push(chunk);
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+    final(cb) {
+      try {
+        parser.end();
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+  });
+
+  const decompressor = createDecompressor(compression, { zstd: options.zstd ?? "native" });
+  // Errors raised by the decoder mean corrupt compressed data, whatever their message says.
+  let decoderError: unknown;
+  decompressor?.once("error", (err) => {
+    decoderError = err;
+  });
+  try {
+    if (decompressor === undefined) await pipeline(input, check, sink);
+    else await pipeline(input, check, decompressor, sink);
+    const digest = `${digestAlg}:${compressedHash.digest("hex")}`;
+    const diffId = `${diffAlg}:${diffHash.digest("hex")}`;
+    if (options.expectedDigest !== undefined && digest !== options.expectedDigest) {
+      throw new UnpackError(
+        "DIGEST_MISMATCH",
+        `Layer digest is ${digest} but ${options.expectedDigest} was expected: the download is corrupt or the wrong blob.`,
+      );
+    }
+    if (options.expectedDiffId !== undefined && diffId !== options.expectedDiffId) {
+      throw new UnpackError(
+        "DIGEST_MISMATCH",
+        `Layer diffID is ${diffId} but the image config expects ${options.expectedDiffId}: the layer does not belong to this image.`,
+      );
+    }
+    extractor.finish();
+    return {
+      digest,
+      diffId,
+      size,
+      entries: parser.entries,
+      compressedSize,
+      contentSize: extractor.contentBytes,
+    };
+  } catch (err) {
+    extractor.abort();
+    if (err instanceof UnpackError) throw err;
+    if (err === decoderError) {
+      throw new UnpackError(
+        "INVALID_TAR",
+        `The ${compression} layer data is corrupt (${(err as Error).message}); download the blob again.`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
