@@ -41,10 +41,14 @@ async function pool(fn) {
 }
 
 async function up() {
-  if (!(await findLink(ip, BRIDGE))) await applyBatch(ip, [bridgeAdd({ name: BRIDGE }), linkSet({ name: BRIDGE, up: true })]);
+  if (!(await findLink(ip, BRIDGE)))
+    await applyBatch(ip, [bridgeAdd({ name: BRIDGE }), linkSet({ name: BRIDGE, up: true })]);
   await pool(async (i) => {
     await addNetns(ns(i));
-    await applyNetworkPlan(ip, planContainerNetwork({ netns: ns(i), hostName: host(i), bridge: BRIDGE, addresses: [`${addr(i)}/16`] }));
+    await applyNetworkPlan(
+      ip,
+      planContainerNetwork({ netns: ns(i), hostName: host(i), bridge: BRIDGE, addresses: [`${addr(i)}/16`] }),
+    );
   });
 }
 
@@ -64,11 +68,21 @@ async function clean() {
 
 async function check() {
   const result = await execInNetns(ns(1), ["ping", "-c", "1", "-w", "5", addr(N)]);
-  if (result.exitCode !== 0) throw new Error(`ping ${ns(1)} -> ${addr(N)} failed: ${result.stdout}${result.stderr}`);
+  if (result.exitCode !== 0)
+    throw new Error(`ping ${ns(1)} -> ${addr(N)} failed: ${result.stdout}${result.stderr}`);
   console.error(`ok: ${ns(1)} -> ${addr(N)} (${ns(N)}) reachable over ${BRIDGE}`);
 }
 
-const phases = { up, down, clean, check, cycle: async () => (await up(), await down()) };
+const phases = {
+  up,
+  down,
+  clean,
+  check,
+  cycle: async () => {
+    await up();
+    await down();
+  },
+};
 if (!phases[phase]) {
   console.error("usage: strata-net.mjs up|down|cycle|clean|check [N] [--parallel P]");
   process.exit(2);

@@ -10,11 +10,17 @@ trap 'rm -rf "$work"' EXIT
 sources=("$@")
 [ ${#sources[@]} -eq 0 ] && sources=(/usr/share /usr/include)
 
-echo "building @strata/layer-unpack into $work/dist"
-(cd "$repo" && npx tsc -p packages/layer-unpack/tsconfig.build.json --outDir "$work/dist" --declaration false --sourceMap false)
-# The built files import their workspace deps by name; resolve them from the repo's node_modules.
-ln -s "$repo/node_modules" "$work/node_modules"
-export STRATA_UNPACK_DIST="$work/dist/index.js"
+echo "building @strata/layer-unpack and @strata/oci-types into $work"
+# A private node_modules: the built JS of both workspace packages plus their registry deps.
+mods="$work/node_modules"
+mkdir -p "$mods/@strata/oci-types" "$mods/@strata/layer-unpack"
+for pkg in oci-types layer-unpack; do
+  cp "$repo/packages/$pkg/package.json" "$mods/@strata/$pkg/"
+  (cd "$repo" && npx tsc -p "packages/$pkg/tsconfig.build.json" --outDir "$mods/@strata/$pkg/dist" \
+    --noCheck --declaration false --sourceMap false) # types are checked by the package's own typecheck
+done
+for dep in zod fzstd zstd-napi; do ln -s "$repo/node_modules/$dep" "$mods/$dep"; done
+export STRATA_UNPACK_DIST="$mods/@strata/layer-unpack/dist/index.js"
 
 echo "making the layer from ${sources[*]}"
 tar --format=pax -cf "$work/layer.tar" "${sources[@]}" 2>/dev/null || true

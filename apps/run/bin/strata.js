@@ -4,7 +4,8 @@
 import { existsSync } from "node:fs";
 import { register } from "node:module";
 
-const fromSource = existsSync(new URL("../src/main.ts", import.meta.url)) && process.env.STRATA_USE_DIST !== "1";
+const fromSource =
+  existsSync(new URL("../src/main.ts", import.meta.url)) && process.env.STRATA_USE_DIST !== "1";
 let entry;
 if (fromSource) {
   register("./ts-loader.js", import.meta.url);

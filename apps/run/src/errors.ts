@@ -9,7 +9,13 @@ export const ExitCode = {
   INTERRUPTED: 130,
 } as const;
 
-const USAGE_CODES = new Set(["INVALID_REFERENCE", "INVALID_DIGEST", "INVALID_PLATFORM", "INVALID_OPTION", "USAGE"]);
+const USAGE_CODES = new Set([
+  "INVALID_REFERENCE",
+  "INVALID_DIGEST",
+  "INVALID_PLATFORM",
+  "INVALID_OPTION",
+  "USAGE",
+]);
 
 /** What to tell the user to do next, per error code. */
 const HINTS: Record<string, string> = {
@@ -22,7 +28,8 @@ const HINTS: Record<string, string> = {
   NO_MATCHING_PLATFORM: "choose one of the listed platforms with --platform",
   NOT_FOUND: "check the repository and tag exist in that registry",
   UNAUTHORIZED: "log in: put credentials for the registry in ~/.docker/config.json",
-  NETWORK_ERROR: "check the registry address and that it is reachable; plain HTTP needs --insecure-registry HOST",
+  NETWORK_ERROR:
+    "check the registry address and that it is reachable; plain HTTP needs --insecure-registry HOST",
   TOO_MANY_REQUESTS: "the registry rate-limited this client; wait, log in, or use --registry-mirror",
   DIGEST_MISMATCH: "the registry sent different bytes than it promised; retry, or check the mirror",
   USAGE: "see 'strata --help' and 'strata COMMAND --help'",

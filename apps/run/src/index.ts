@@ -1,3 +1,3 @@
-export { main, type MainIO } from "./main.js";
 export { ExitCode, reportError } from "./errors.js";
 export { bytesSize, createdSince, humanDuration, humanSize, table } from "./format.js";
+export { type MainIO, main } from "./main.js";

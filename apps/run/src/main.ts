@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { Command, CommanderError, Option } from "commander";
 import { DEFAULT_ROOT, ImageStore } from "@strata/image-store";
+import { Command, CommanderError, Option } from "commander";
 import { imagesCommand } from "./commands/images.js";
 import { infoCommand } from "./commands/info.js";
 import { inspectCommand } from "./commands/inspect.js";
@@ -8,8 +8,16 @@ import { pullCommand } from "./commands/pull.js";
 import { rmiCommand } from "./commands/rmi.js";
 import { ExitCode, reportError } from "./errors.js";
 
-const VERSION = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string })
-  .version;
+/** The package version; "unknown" when package.json is not next to the code (e.g. a bundle). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string })
+      .version;
+  } catch {
+    return "unknown";
+  }
+}
+const VERSION = packageVersion();
 
 export interface MainIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -49,11 +57,23 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .option("--registry-mirror <url>", "Docker Hub mirror, tried before docker.io (repeatable)", collect)
     .option("--insecure-registry <host>", "registry host allowed over plain HTTP (repeatable)", collect)
     .option("-q, --quiet", "print only the image ID")
-    .action(async (ref: string, opts: { platform?: string; registryMirror?: string[]; insecureRegistry?: string[]; quiet?: boolean }) => {
-      const store = await openStore();
-      const concurrency = Number(io.env.STRATA_PULL_CONCURRENCY) || undefined;
-      out(await pullCommand(store, ref, { ...opts, signal: interrupt.signal, ...(concurrency ? { concurrency } : {}) }, { stdout: io.stdout, write: out }));
-    });
+    .action(
+      async (
+        ref: string,
+        opts: { platform?: string; registryMirror?: string[]; insecureRegistry?: string[]; quiet?: boolean },
+      ) => {
+        const store = await openStore();
+        const concurrency = Number(io.env.STRATA_PULL_CONCURRENCY) || undefined;
+        out(
+          await pullCommand(
+            store,
+            ref,
+            { ...opts, signal: interrupt.signal, ...(concurrency ? { concurrency } : {}) },
+            { stdout: io.stdout, write: out },
+          ),
+        );
+      },
+    );
 
   program
     .command("images")
@@ -63,7 +83,10 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .option("--format <format>", "table (default) or json (one object per line)")
     .action(async (opts: { trunc?: boolean; digests?: boolean; format?: string }) => {
       const store = await openStore();
-      const o: Parameters<typeof imagesCommand>[1] = { noTrunc: opts.trunc === false, digests: opts.digests === true };
+      const o: Parameters<typeof imagesCommand>[1] = {
+        noTrunc: opts.trunc === false,
+        digests: opts.digests === true,
+      };
       if (opts.format !== undefined) o.format = opts.format;
       out(await imagesCommand(store, o));
     });
@@ -97,7 +120,11 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     return ExitCode.OK;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") {
+      if (
+        e.code === "commander.helpDisplayed" ||
+        e.code === "commander.version" ||
+        e.code === "commander.help"
+      ) {
         return ExitCode.OK;
       }
       return reportError(e, err);

@@ -1,5 +1,5 @@
-import cliProgress from "cli-progress";
 import type { PullEvent } from "@strata/registry-pull";
+import cliProgress from "cli-progress";
 import { humanSize } from "./format.js";
 
 /** Docker's per-layer status words. */
@@ -26,7 +26,8 @@ export function plainProgress(write: (s: string) => void): ProgressRenderer {
   return {
     event(e) {
       if (e.type !== "layer") return;
-      const status = e.status === "retrying" ? `Retrying in ${Math.ceil(e.delayMs / 1000)} seconds` : STATUS[e.status];
+      const status =
+        e.status === "retrying" ? `Retrying in ${Math.ceil(e.delayMs / 1000)} seconds` : STATUS[e.status];
       if (!status || e.status === "downloading" || last.get(e.index) === status) return;
       last.set(e.index, status);
       write(`${shortId(e.digest)}: ${status}\n`);
@@ -54,7 +55,12 @@ export function barProgress(stream: NodeJS.WriteStream): ProgressRenderer {
       if (e.type !== "layer") return;
       let bar = bars.get(e.index);
       if (!bar) {
-        bar = multi.create(e.size || 1, 0, { id: shortId(e.digest), status: STATUS.waiting, done: "0B", size: humanSize(e.size) });
+        bar = multi.create(e.size || 1, 0, {
+          id: shortId(e.digest),
+          status: STATUS.waiting,
+          done: "0B",
+          size: humanSize(e.size),
+        });
         bars.set(e.index, bar);
       }
       if (e.status === "downloading") {

@@ -79,18 +79,31 @@ describePrivileged(
       const top = (name: string) => tarLayer([{ type: "file", path: `etc/${name}`, content: `${name}\n` }]);
       imgA = buildImage({ layers: [base, await top("a")], created: "2026-01-02T00:00:00Z" });
       imgB = buildImage({ layers: [base, await top("b")], created: "2026-01-01T00:00:00Z" });
-      arm = buildImage({ layers: [base, await top("arm")], platform: { os: "linux", architecture: "arm64" } });
+      arm = buildImage({
+        layers: [base, await top("arm")],
+        platform: { os: "linux", architecture: "arm64" },
+      });
       const bigLayers: Layer[] = [];
       for (let i = 0; i < 4; i++) {
         const data = randomBytes(3 << 20);
         bigData.push(data);
-        bigLayers.push(await tarLayer([{ type: "dir", path: "data" }, { type: "file", path: `data/${i}.bin`, content: data }]));
+        bigLayers.push(
+          await tarLayer([
+            { type: "dir", path: "data" },
+            { type: "file", path: `data/${i}.bin`, content: data },
+          ]),
+        );
       }
       big = buildImage({ layers: bigLayers });
       await pushImage(registry, "test/app", "a", imgA);
       await pushImage(registry, "test/app", "b", imgB);
       await pushImage(registry, "test/big", "v1", big);
-      indexDigest = await pushIndex(registry, "test/multi", "1", buildIndex({ images: [imgA, arm], attestations: true }));
+      indexDigest = await pushIndex(
+        registry,
+        "test/multi",
+        "1",
+        buildIndex({ images: [imgA, arm], attestations: true }),
+      );
     });
     afterAll(async () => {
       await registry?.stop();
@@ -142,7 +155,11 @@ describePrivileged(
         .trim()
         .split("\n")
         .map((l) => JSON.parse(l) as Record<string, string>);
-      expect(json[0]).toMatchObject({ Repository: `${registry.host}/test/app`, Tag: "a", Digest: imgA.digest });
+      expect(json[0]).toMatchObject({
+        Repository: `${registry.host}/test/app`,
+        Tag: "a",
+        Digest: imgA.digest,
+      });
 
       const inspect = await cli("inspect", ref);
       const [obj] = JSON.parse(inspect.stdout) as Array<Record<string, unknown>>;
@@ -156,11 +173,15 @@ describePrivileged(
         RootFS: { Type: "layers", Layers: imgA.layers.map((l) => l.diffId) },
       });
       // the guide's `cat .../imagedb/content/sha256/<id>` gives the config
-      const content = await readFile(path.join(root, "image/overlay2/imagedb/content/sha256", imgA.configDigest.slice(7)));
+      const content = await readFile(
+        path.join(root, "image/overlay2/imagedb/content/sha256", imgA.configDigest.slice(7)),
+      );
       expect(content.equals(imgA.config)).toBe(true);
 
       const info = await cli("info");
-      expect(info.stdout.split("\n").filter((l) => /storage/i.test(l))).toEqual([" Storage Driver: overlay2"]);
+      expect(info.stdout.split("\n").filter((l) => /storage/i.test(l))).toEqual([
+        " Storage Driver: overlay2",
+      ]);
       expect(info.stdout).toContain(` Strata Root Dir: ${root}`);
       expect(info.stdout).toMatch(/ Cgroup Version: [12]\n/);
 
@@ -230,6 +251,11 @@ describePrivileged(
       });
       // it may have finished first on a fast machine: either way the store must be consistent
       expect(result.signal === "SIGKILL" || result.code === 0).toBe(true);
+      if (process.env.STRATA_TEST_DEBUG) {
+        const tmp = await readdir(path.join(root, "strata/tmp")).catch(() => []);
+        const layers = await readdir(path.join(root, "image/overlay2/layerdb/sha256")).catch(() => []);
+        console.log(_name, result.signal, result.code, { tmp: tmp.length, layers: layers.length });
+      }
       const store = await ImageStore.open({ root }); // recovery runs here
       expect(await store.verify()).toEqual([]);
       expect(await readdir(store.layout.tmp)).toEqual([]);

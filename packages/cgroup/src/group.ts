@@ -156,23 +156,26 @@ export abstract class BaseGroup implements CgroupGroup {
   }
 
   async setLimits(limits: CgroupLimits): Promise<void> {
-    // Resolve first: nothing is written when any field is invalid.
+    // Resolve and check every file first: nothing is written when any field is invalid or any
+    // control file is missing.
     resolveLimits(limits);
-    const writes = await this.plan(limits);
-    for (const w of writes) {
+    const writes: Array<{ w: LimitWrite; path: string }> = [];
+    for (const w of await this.plan(limits)) {
       const path = this.file(w.controller, w.file);
-      if (!(await this.has(this.dirOf(w.controller) as string, w.file))) {
-        if (w.optional) continue;
-        throw new CgroupError(
-          "CONTROLLER_UNAVAILABLE",
-          w.file.includes("sw")
-            ? `${path} does not exist: the kernel does not account swap (boot with swapaccount=1), so a swap limit cannot be set`
-            : `${path} does not exist: this kernel's ${w.controller} controller lacks it`,
-          { path },
-        );
+      if (await this.has(this.dirOf(w.controller) as string, w.file)) {
+        writes.push({ w, path });
+        continue;
       }
-      await this.writeLimit(w, path);
+      if (w.optional) continue;
+      throw new CgroupError(
+        "CONTROLLER_UNAVAILABLE",
+        w.file.includes("sw")
+          ? `${path} does not exist: the kernel does not account swap (boot with swapaccount=1), so a swap limit cannot be set`
+          : `${path} does not exist: this kernel's ${w.controller} controller lacks it`,
+        { path },
+      );
     }
+    for (const { w, path } of writes) await this.writeLimit(w, path);
   }
 
   protected async writeLimit(w: LimitWrite, path: string): Promise<void> {
@@ -229,9 +232,13 @@ export abstract class BaseGroup implements CgroupGroup {
         if (frozen) await this.thaw();
       }
       if (pids.length === 0) return;
-      if (Date.now() > deadline) throw this.busy("kill every process in", pids);
       await this.ctx.sleep(delay);
       delay = Math.min(delay * 2, 100);
+      if (Date.now() > deadline) {
+        const left = await this.pids();
+        if (left.length === 0) return;
+        throw this.busy("kill every process in", left);
+      }
     }
   }
 

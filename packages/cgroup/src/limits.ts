@@ -65,7 +65,11 @@ export function weightToShares(weight: number): number {
   if (weight >= 10_000) return 262_144;
   const e = Math.log10(weight);
   const l = (-125 + Math.sqrt(125 * 125 + 4 * 612 * (e + 7 / 34))) / 2;
-  return Math.round(2 ** l);
+  // sharesToWeight rounds up, so step to a shares value that maps back to exactly `weight`.
+  let shares = Math.round(2 ** l);
+  while (shares > 2 && sharesToWeight(shares) > weight) shares--;
+  while (shares < 262_144 && sharesToWeight(shares) < weight) shares++;
+  return shares;
 }
 
 /** A normalised value: a non-negative integer, or "max". */

@@ -87,6 +87,11 @@ export async function openCgroupManager(options: CgroupManagerOptions = {}): Pro
     : new V1Manager(mode, root, parent, segments, ctx);
 }
 
+/** mkdir a parent level unless it is there (looked up first so `--explain` shows no failing mkdir). */
+async function ensureDir(fs: CgroupFs, path: string): Promise<void> {
+  if (!(await isDir(fs, path))) await mkdirOnce(fs, path);
+}
+
 async function mkdirOnce(fs: CgroupFs, path: string): Promise<boolean> {
   try {
     await fs.mkdir(path);
@@ -209,7 +214,7 @@ class V1Manager implements CgroupManager {
         let dir = join(this.root, c);
         for (const s of this.segments) {
           dir = join(dir, s);
-          await mkdirOnce(this.ctx.fs, dir);
+          await ensureDir(this.ctx.fs, dir);
         }
         const leaf = join(dir, id);
         if (!(await mkdirOnce(this.ctx.fs, leaf))) {
@@ -306,7 +311,7 @@ class V2Manager implements CgroupManager {
     for (let i = 0; i <= this.segments.length; i++) {
       if (i > 0) {
         dir = join(dir, this.segments[i - 1] as string);
-        await mkdirOnce(fs, dir);
+        await ensureDir(fs, dir);
       }
       if (wanted.length === 0) continue;
       const subtree = join(dir, "cgroup.subtree_control");

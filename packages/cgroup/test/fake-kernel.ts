@@ -227,7 +227,12 @@ export async function startFakeKernel(options: FakeKernelOptions): Promise<FakeK
     const value = data.trim();
     switch (file) {
       case "cgroup.subtree_control": {
-        const available = words(await read(join(dir, "cgroup.controllers")));
+        // A child's available controllers are whatever its parent enables, at every moment.
+        const available = words(
+          await read(
+            isRoot(dir) ? join(dir, "cgroup.controllers") : join(dirname(dir), "cgroup.subtree_control"),
+          ),
+        );
         const enabled = new Set(words(await read(path)));
         for (const token of words(value)) {
           const name = token.slice(1);
@@ -261,8 +266,11 @@ export async function startFakeKernel(options: FakeKernelOptions): Promise<FakeK
         return;
       }
       case "memory.limit_in_bytes": {
-        if (bytes(value) > bytes(await read(join(dir, "memory.memsw.limit_in_bytes"))))
+        const memsw = join(dir, "memory.memsw.limit_in_bytes");
+        // Without swap accounting (no memsw file) there is nothing to stay below.
+        if ((await readdir(dir)).includes(basename(memsw)) && bytes(value) > bytes(await read(memsw))) {
           throw errno("EINVAL", path);
+        }
         break;
       }
       case "memory.memsw.limit_in_bytes": {

@@ -1,1 +1,33 @@
-export {};
+export { containerHosts, containerResolvConf, type EtcFiles, type EtcOptions, writeEtcFiles } from "./etc-files.js";
+export { ContainerError, type ContainerErrorCode } from "./errors.js";
+export {
+  attachNetwork,
+  checkNetworkMode,
+  detachNetwork,
+  type NetworkAttacher,
+  type NetworkAttachment,
+  type NetworkMode,
+  type NetworkOptions,
+} from "./network.js";
+export {
+  assertContainerName,
+  generateName,
+  isContainerId,
+  newContainerId,
+  parseCpus,
+  parseEnvFile,
+  parseMemory,
+  readEnvFile,
+} from "./parse.js";
+export { isAlive, type ProcessRef, processRef, processStartTime } from "./proc.js";
+export {
+  type ContainerRuntimeOptions,
+  ContainerRuntime,
+  type ContainerSummary,
+  type GcReport,
+  type Launcher,
+  type RunOptions,
+  type RunResult,
+  type StartedContainer,
+} from "./runtime.js";
+export { type ContainerState, type ContainerStatus, StateDir } from "./state.js";

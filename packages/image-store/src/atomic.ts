@@ -15,7 +15,11 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const dir = options.tmpDir ?? path.dirname(target);
   const tmp = path.join(dir, `.tmp-${ownerToken()}-${randomSuffix()}-${path.basename(target)}`);
-  const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode ?? 0o644);
+  const fh = await fs.open(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+    options.mode ?? 0o644,
+  );
   try {
     await fh.writeFile(data);
     await fh.chmod(options.mode ?? 0o644);

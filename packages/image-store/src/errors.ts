@@ -21,7 +21,10 @@ export class StoreError extends Error {
 export class ImageNotFoundError extends StoreError {
   readonly reference: string;
   constructor(reference: string) {
-    super("IMAGE_NOT_FOUND", `No such image: ${reference} (pull it first, or list images with 'strata images')`);
+    super(
+      "IMAGE_NOT_FOUND",
+      `No such image: ${reference} (pull it first, or list images with 'strata images')`,
+    );
     this.name = "ImageNotFoundError";
     this.reference = reference;
   }

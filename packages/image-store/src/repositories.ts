@@ -30,9 +30,13 @@ export async function readRepositories(file: string): Promise<RepositoriesFile> 
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new StoreError("STORE_CORRUPT", `${file} is not valid JSON; restore it or remove it to drop all tags`, {
-      cause: err,
-    });
+    throw new StoreError(
+      "STORE_CORRUPT",
+      `${file} is not valid JSON; restore it or remove it to drop all tags`,
+      {
+        cause: err,
+      },
+    );
   }
   const repos = (parsed as Partial<RepositoriesFile> | null)?.Repositories;
   return { Repositories: repos && typeof repos === "object" ? repos : {} };

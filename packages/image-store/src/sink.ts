@@ -1,8 +1,8 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { PassThrough } from "node:stream";
-import { chainIds, familiarName, imageIdOf } from "@strata/oci-types";
 import { unpackLayer } from "@strata/layer-unpack";
+import { chainIds, familiarName, imageIdOf } from "@strata/oci-types";
 import { readOptional, writeFileAtomic } from "./atomic.js";
 import { StoreError } from "./errors.js";
 import { hexOf, newCacheId, newLinkId } from "./ids.js";
@@ -63,7 +63,10 @@ export class StoreSink {
       );
     }
     if (imageIdOf(image.config.raw) !== image.config.digest) {
-      throw new StoreError("INVALID_IMAGE", `config bytes of ${image.manifestDigest} do not match ${image.config.digest}`);
+      throw new StoreError(
+        "INVALID_IMAGE",
+        `config bytes of ${image.manifestDigest} do not match ${image.config.digest}`,
+      );
     }
     const chains = chainIds(diffIds);
     const name = this.store.ownedName();
@@ -157,11 +160,20 @@ export class StoreSink {
     const parentChain = i > 0 ? (st.chains[i - 1] as string) : undefined;
     const parent = parentChain ? await this.store.layer(parentChain) : undefined;
     if (parentChain && !parent) {
-      throw new StoreError("LAYER_MISSING", `parent layer ${parentChain} vanished during the pull; pull again`);
+      throw new StoreError(
+        "LAYER_MISSING",
+        `parent layer ${parentChain} vanished during the pull; pull again`,
+      );
     }
     const cacheId = newCacheId();
     const lid = newLinkId();
-    const rec = { chainId, diffId, size: staged.size, cacheId, ...(parentChain ? { parent: parentChain } : {}) };
+    const rec = {
+      chainId,
+      diffId,
+      size: staged.size,
+      cacheId,
+      ...(parentChain ? { parent: parentChain } : {}),
+    };
     await this.store.registerLayerLocked(rec, async () => {
       await fs.writeFile(path.join(staged.dir, "link"), lid, { mode: 0o644 });
       if (parent) {
@@ -203,7 +215,10 @@ export class StoreSink {
     await this.flush(image, st);
     for (const chain of st.chains) {
       if (!(await this.store.hasLayer(chain))) {
-        throw new StoreError("LAYER_MISSING", `layer ${chain} was not stored; pull ${image.reference.name} again`);
+        throw new StoreError(
+          "LAYER_MISSING",
+          `layer ${chain} was not stored; pull ${image.reference.name} again`,
+        );
       }
     }
     const ref = image.reference;

@@ -224,7 +224,10 @@ export class ImageStore {
     if (/^[0-9a-f]{1,63}$/.test(bare)) {
       const matches = (await this.imageIds()).filter((id) => id.slice(7).startsWith(bare));
       if (matches.length > 1) {
-        throw new StoreError("AMBIGUOUS_IMAGE_ID", `image ID prefix ${input} matches ${matches.length} images; type more of it`);
+        throw new StoreError(
+          "AMBIGUOUS_IMAGE_ID",
+          `image ID prefix ${input} matches ${matches.length} images; type more of it`,
+        );
       }
       return matches[0];
     }
@@ -292,8 +295,14 @@ export class ImageStore {
       .catch(() => undefined);
     let blobs: Array<{ digest?: string; mediaType?: string }> = [];
     if (manifestRaw) {
-      const value = JSON.parse(manifestRaw.toString("utf8")) as { layers?: Array<{ digest?: string; mediaType?: string }> };
-      details.manifest = { digest: `sha256:${createHash("sha256").update(manifestRaw).digest("hex")}`, raw: manifestRaw, value };
+      const value = JSON.parse(manifestRaw.toString("utf8")) as {
+        layers?: Array<{ digest?: string; mediaType?: string }>;
+      };
+      details.manifest = {
+        digest: `sha256:${createHash("sha256").update(manifestRaw).digest("hex")}`,
+        raw: manifestRaw,
+        value,
+      };
       blobs = value.layers ?? [];
     }
     const diffIds = config.value.rootfs?.diff_ids ?? [];
@@ -302,7 +311,10 @@ export class ImageStore {
     for (const [i, chain] of chains.entries()) {
       const rec = await readLayer(this.layout, chain);
       if (!rec) {
-        throw new StoreError("LAYER_MISSING", `layer ${chain} of image ${id} is missing; pull the image again`);
+        throw new StoreError(
+          "LAYER_MISSING",
+          `layer ${chain} of image ${id} is missing; pull the image again`,
+        );
       }
       const cacheDir = this.layout.cacheDir(rec.cacheId);
       const layer: LayerDetails = {
@@ -331,12 +343,18 @@ export class ImageStore {
     const id = `sha256:${createHash("sha256").update(configRaw).digest("hex")}`;
     const hex = hexOf(id);
     if (!(await this.readConfigExists(hex))) {
-      await writeFileAtomic(this.layout.imageConfigFile(hex), configRaw, { mode: 0o600, tmpDir: this.layout.tmp });
+      await writeFileAtomic(this.layout.imageConfigFile(hex), configRaw, {
+        mode: 0o600,
+        tmpDir: this.layout.tmp,
+      });
     }
     const meta = this.layout.imageMetadataDir(hex);
     await fs.mkdir(meta, { recursive: true, mode: 0o700 });
     if (manifestRaw) {
-      await writeFileAtomic(path.join(meta, MANIFEST_KEY), manifestRaw, { mode: 0o600, tmpDir: this.layout.tmp });
+      await writeFileAtomic(path.join(meta, MANIFEST_KEY), manifestRaw, {
+        mode: 0o600,
+        tmpDir: this.layout.tmp,
+      });
     }
     await writeFileAtomic(path.join(meta, "lastUpdated"), rfc3339Nano(new Date()), {
       mode: 0o600,
@@ -554,7 +572,12 @@ export class ImageStore {
       links.set(chain, lid);
       const target = await fs.readlink(L.link(lid)).catch(() => undefined);
       if (target !== `../${rec.cacheId}/diff`) problems.push(`layer ${chain}: l/${lid} -> ${target}`);
-      if (!(await fs.stat(path.join(dir, "diff")).then((s) => s.isDirectory(), () => false))) {
+      if (
+        !(await fs.stat(path.join(dir, "diff")).then(
+          (s) => s.isDirectory(),
+          () => false,
+        ))
+      ) {
         problems.push(`layer ${chain}: ${dir}/diff missing`);
       }
     }
@@ -567,7 +590,8 @@ export class ImageStore {
         continue;
       }
       const lower = (await readOptional(path.join(L.cacheDir(rec.cacheId), "lower")))?.trim() ?? "";
-      if (!lower.startsWith(`l/${parentLid}`)) problems.push(`layer ${chain}: lower "${lower}" does not start with l/${parentLid}`);
+      if (!lower.startsWith(`l/${parentLid}`))
+        problems.push(`layer ${chain}: lower "${lower}" does not start with l/${parentLid}`);
     }
     for (const m of await readdirOptional(L.layerdbMounts)) {
       for (const key of ["mount-id", "init-id"]) {

@@ -24,7 +24,11 @@ export function sinkImageOf(built: BuiltImage, ref: string, indexDigest?: string
     reference: parseReference(ref),
     manifestDigest: built.digest,
     manifest: { raw: built.manifest, mediaType: built.mediaType, digest: built.digest },
-    config: { digest: built.configDigest, raw: built.config, value: JSON.parse(built.config.toString("utf8")) },
+    config: {
+      digest: built.configDigest,
+      raw: built.config,
+      value: JSON.parse(built.config.toString("utf8")),
+    },
     layers: built.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size })),
   };
   if (indexDigest) image.indexDigest = indexDigest;

@@ -2,8 +2,8 @@ import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ImageStore, StoreLock, StoreLockedError } from "../src/index.js";
 import { processStartTime } from "../src/ids.js";
+import { ImageStore, StoreLock, StoreLockedError } from "../src/index.js";
 import { cleanup, tempDir } from "./helpers.js";
 
 describe("StoreLock", () => {

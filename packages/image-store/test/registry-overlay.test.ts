@@ -3,7 +3,13 @@ import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { pullImage } from "@strata/registry-pull";
-import { type BuiltImage, describePrivileged, pushImage, type RegistryHandle, startRegistry } from "@strata/testkit";
+import {
+  type BuiltImage,
+  describePrivileged,
+  pushImage,
+  type RegistryHandle,
+  startRegistry,
+} from "@strata/testkit";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 import { type ImageDetails, ImageStore } from "../src/index.js";
 import { MTIME, richImage, XATTR_VALUE } from "./fixtures.js";
@@ -17,7 +23,9 @@ const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString("hex")}`;
 async function mountImage(store: ImageStore, image: ImageDetails, target: string): Promise<void> {
   const top = image.layers.at(-1) as ImageDetails["layers"][number];
   const lower = [`l/${top.linkId}`, ...(top.lower ? top.lower.split(":") : [])].join(":");
-  await run("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower}`, target], { cwd: store.layout.overlay2 });
+  await run("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower}`, target], {
+    cwd: store.layout.overlay2,
+  });
 }
 
 async function unmount(target: string): Promise<void> {
@@ -65,7 +73,9 @@ describePrivileged(
       expect(events).toContain("1:done");
       const image = await store.get(ref);
       expect(image.layers.map((l) => l.digest)).toEqual(built.layers.map((l) => l.digest));
-      const [base, top] = await Promise.all(image.layers.map((l) => snapshot(l.diffDir, { mtimes: true, inodes: true })));
+      const [base, top] = await Promise.all(
+        image.layers.map((l) => snapshot(l.diffDir, { mtimes: true, inodes: true })),
+      );
       if (!base || !top) throw new Error("two layers expected");
 
       // base layer: types, modes, owners, content, links, devices, xattr, mtimes
@@ -79,7 +89,13 @@ describePrivileged(
       expect(base["usr/bin/su"]).toMatchObject({ mode: 0o4755 });
       expect(base["usr/bin/wall"]).toMatchObject({ mode: 0o2755, gid: 5 });
       expect(base.tmp).toMatchObject({ type: "dir", mode: 0o1777 });
-      expect(base["home/app"]).toMatchObject({ type: "dir", mode: 0o750, uid: 1000, gid: 1000, mtime: MTIME });
+      expect(base["home/app"]).toMatchObject({
+        type: "dir",
+        mode: 0o750,
+        uid: 1000,
+        gid: 1000,
+        mtime: MTIME,
+      });
       expect(base["home/app/notes"]).toMatchObject({ mode: 0o640, uid: 1000, gid: 1000, size: 5 });
       expect(base["etc/motd"]).toMatchObject({ type: "file", size: 8 });
 
@@ -118,7 +134,11 @@ describePrivileged(
       expect(merged["usr/share/doc/pkg/README"]).toBeUndefined();
       expect(merged.usr).toBeDefined();
       expect(merged["usr/share"]).toMatchObject({ type: "dir" });
-      expect(Object.keys(merged).filter((p) => p.startsWith("opq/")).sort()).toEqual(["opq/new", "opq/sub", "opq/sub/deep"]);
+      expect(
+        Object.keys(merged)
+          .filter((p) => p.startsWith("opq/"))
+          .sort(),
+      ).toEqual(["opq/new", "opq/sub", "opq/sub/deep"]);
       expect(merged["etc/passwd"]?.sha256).toBe(top["etc/passwd"]?.sha256);
       expect(merged["etc/passwd"]?.sha256).not.toBe(base["etc/passwd"]?.sha256);
       expect(merged["bin/busybox"]).toMatchObject({ type: "file", mode: 0o755 });

@@ -42,7 +42,13 @@ describePrivileged("image store (sink, layout, list/get/remove/prune, recovery)"
   it("writes moby's overlay2 layout for a two-layer image", async () => {
     const img = sinkImageOf(child, "localhost:5000/demo/app:1.0");
     const sink = store.createSink();
-    expect(await feed(sink, img, child.layers.map((l) => l.blob))).toEqual([0, 1]);
+    expect(
+      await feed(
+        sink,
+        img,
+        child.layers.map((l) => l.blob),
+      ),
+    ).toEqual([0, 1]);
     const L = store.layout;
     const id = child.configDigest;
 
@@ -97,7 +103,9 @@ describePrivileged("image store (sink, layout, list/get/remove/prune, recovery)"
     // distribution metadata
     const blob0 = child.layers[0]?.digest as string;
     expect(await read(path.join(L.diffidByDigest, hex(blob0)))).toBe(child.layers[0]?.diffId);
-    const v2 = JSON.parse(await read(path.join(L.v2metadataByDiffid, hex(child.layers[0]?.diffId as string))));
+    const v2 = JSON.parse(
+      await read(path.join(L.v2metadataByDiffid, hex(child.layers[0]?.diffId as string))),
+    );
     expect(v2).toEqual([{ Digest: blob0, SourceRepository: "localhost:5000/demo/app", HMAC: "" }]);
 
     // nothing left in temp areas
@@ -110,8 +118,20 @@ describePrivileged("image store (sink, layout, list/get/remove/prune, recovery)"
 
   it("stores a layer shared by two images once and does not download it again", async () => {
     const sink = store.createSink();
-    expect(await feed(sink, sinkImageOf(base, "demo/base:1"), base.layers.map((l) => l.blob))).toEqual([0]);
-    expect(await feed(sink, sinkImageOf(child, "demo/child:1"), child.layers.map((l) => l.blob))).toEqual([1]);
+    expect(
+      await feed(
+        sink,
+        sinkImageOf(base, "demo/base:1"),
+        base.layers.map((l) => l.blob),
+      ),
+    ).toEqual([0]);
+    expect(
+      await feed(
+        sink,
+        sinkImageOf(child, "demo/child:1"),
+        child.layers.map((l) => l.blob),
+      ),
+    ).toEqual([1]);
     expect((await readdir(store.layout.layerdbSha256)).length).toBe(2);
     expect((await readdir(store.layout.overlay2)).filter((n) => n !== "l").length).toBe(2);
     // pulling again downloads nothing
@@ -133,19 +153,38 @@ describePrivileged("image store (sink, layout, list/get/remove/prune, recovery)"
 
   it("a corrupt layer fails the pull and leaves nothing visible", async () => {
     const img = sinkImageOf(child, "demo/child:1");
-    await expect(feed(store.createSink(), img, child.layers.map((l) => l.blob), { corrupt: 1 })).rejects.toThrow();
+    await expect(
+      feed(
+        store.createSink(),
+        img,
+        child.layers.map((l) => l.blob),
+        { corrupt: 1 },
+      ),
+    ).rejects.toThrow();
     const chains = chainIds(child.layers.map((l) => l.diffId));
     expect(await store.hasLayer(chains[1] as string)).toBe(false);
     expect(await store.list()).toEqual([]);
     expect(await readdir(store.layout.tmp)).toEqual([]);
     // and a clean pull afterwards works
-    await feed(store.createSink(), img, child.layers.map((l) => l.blob));
+    await feed(
+      store.createSink(),
+      img,
+      child.layers.map((l) => l.blob),
+    );
     expect((await store.list()).map((i) => i.id)).toEqual([child.configDigest]);
   });
 
   it("lists, resolves and gets images by tag, digest reference, full and short ID", async () => {
-    await feed(store.createSink(), sinkImageOf(base, "demo/base:1"), base.layers.map((l) => l.blob));
-    await feed(store.createSink(), sinkImageOf(child, "demo/child:1"), child.layers.map((l) => l.blob));
+    await feed(
+      store.createSink(),
+      sinkImageOf(base, "demo/base:1"),
+      base.layers.map((l) => l.blob),
+    );
+    await feed(
+      store.createSink(),
+      sinkImageOf(child, "demo/child:1"),
+      child.layers.map((l) => l.blob),
+    );
     const list = await store.list();
     expect(list.map((i) => i.repoTags)).toEqual([["demo/child:1"], ["demo/base:1"]]); // newest first
     expect(list[0]).toMatchObject({
@@ -178,8 +217,16 @@ describePrivileged("image store (sink, layout, list/get/remove/prune, recovery)"
   });
 
   it("remove untags first, deletes the image with its last reference, and frees only unshared layers", async () => {
-    await feed(store.createSink(), sinkImageOf(base, "demo/base:1"), base.layers.map((l) => l.blob));
-    await feed(store.createSink(), sinkImageOf(child, "demo/child:1"), child.layers.map((l) => l.blob));
+    await feed(
+      store.createSink(),
+      sinkImageOf(base, "demo/base:1"),
+      base.layers.map((l) => l.blob),
+    );
+    await feed(
+      store.createSink(),
+      sinkImageOf(child, "demo/child:1"),
+      child.layers.map((l) => l.blob),
+    );
     await store.tag("demo/child:1", "demo/child:2");
     expect(await store.remove("demo/child:2")).toEqual([{ Untagged: "demo/child:2" }]);
     const [c0, c1] = chainIds(child.layers.map((l) => l.diffId)) as [string, string];
@@ -209,7 +256,11 @@ describePrivileged("image store (sink, layout, list/get/remove/prune, recovery)"
     ["an unknown reference", "ghost:1", "IMAGE_NOT_FOUND"],
     ["an ID referenced by two repositories", "ID", "IMAGE_IN_USE"],
   ])("remove refuses %s", async (_name, input, code) => {
-    await feed(store.createSink(), sinkImageOf(base, "demo/base:1"), base.layers.map((l) => l.blob));
+    await feed(
+      store.createSink(),
+      sinkImageOf(base, "demo/base:1"),
+      base.layers.map((l) => l.blob),
+    );
     await store.tag("demo/base:1", "other/base:1");
     const err = await store.remove(input === "ID" ? base.configDigest : input).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
@@ -222,7 +273,11 @@ describePrivileged("image store (sink, layout, list/get/remove/prune, recovery)"
   });
 
   it("layers referenced by a container mount (layerdb/mounts/<id>/parent) survive rmi", async () => {
-    await feed(store.createSink(), sinkImageOf(base, "demo/base:1"), base.layers.map((l) => l.blob));
+    await feed(
+      store.createSink(),
+      sinkImageOf(base, "demo/base:1"),
+      base.layers.map((l) => l.blob),
+    );
     const [c0] = chainIds(base.layers.map((l) => l.diffId)) as [string];
     const mount = path.join(store.layout.layerdbMounts, "c0ffee");
     await mkdir(mount);
@@ -235,9 +290,17 @@ describePrivileged("image store (sink, layout, list/get/remove/prune, recovery)"
   });
 
   it("prune deletes dangling images and their layers", async () => {
-    await feed(store.createSink(), sinkImageOf(base, "demo/app:1"), base.layers.map((l) => l.blob));
+    await feed(
+      store.createSink(),
+      sinkImageOf(base, "demo/app:1"),
+      base.layers.map((l) => l.blob),
+    );
     // re-point the tag and its digest key to another image: the first becomes dangling
-    await feed(store.createSink(), sinkImageOf(child, "demo/app:1"), child.layers.map((l) => l.blob));
+    await feed(
+      store.createSink(),
+      sinkImageOf(child, "demo/app:1"),
+      child.layers.map((l) => l.blob),
+    );
     const repos = await store.repositories();
     delete repos.Repositories["demo/app"]?.[`demo/app@${base.digest}`];
     await writeFile(store.layout.repositoriesJson, JSON.stringify(repos));
@@ -253,11 +316,20 @@ describePrivileged("image store (sink, layout, list/get/remove/prune, recovery)"
   });
 
   it("verify reports broken invariants", async () => {
-    await feed(store.createSink(), sinkImageOf(child, "demo/child:1"), child.layers.map((l) => l.blob));
+    await feed(
+      store.createSink(),
+      sinkImageOf(child, "demo/child:1"),
+      child.layers.map((l) => l.blob),
+    );
     expect(await store.verify()).toEqual([]);
     const [c0] = chainIds(child.layers.map((l) => l.diffId)) as [string];
     const rec = await store.layer(c0);
-    await rm(path.join(store.layout.linkDir, await read(path.join(store.layout.cacheDir(rec?.cacheId ?? ""), "link"))));
+    await rm(
+      path.join(
+        store.layout.linkDir,
+        await read(path.join(store.layout.cacheDir(rec?.cacheId ?? ""), "link")),
+      ),
+    );
     await mkdir(path.join(store.layout.overlay2, "stray"));
     const problems = await store.verify();
     expect(problems.some((p) => p.includes(`layer ${c0}: l/`))).toBe(true);
@@ -265,7 +337,11 @@ describePrivileged("image store (sink, layout, list/get/remove/prune, recovery)"
   });
 
   it("recovery removes what crashed processes left and keeps what live ones own", async () => {
-    await feed(store.createSink(), sinkImageOf(base, "demo/base:1"), base.layers.map((l) => l.blob));
+    await feed(
+      store.createSink(),
+      sinkImageOf(base, "demo/base:1"),
+      base.layers.map((l) => l.blob),
+    );
     const L = store.layout;
     const dead = "999999999.1";
     // a half-unpacked layer of a dead pull, a live one, a dead lease, a layerdb write-set,

@@ -32,9 +32,13 @@ function typeOf(st: Awaited<ReturnType<typeof lstat>>): Node["type"] {
 
 /** All xattrs under root (hex values), via one `getfattr -R` (symlinks not followed). */
 export async function xattrsUnder(root: string): Promise<Map<string, Record<string, string>>> {
-  const { stdout } = await run("getfattr", ["-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", root], {
-    maxBuffer: 64 << 20,
-  }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? "" }));
+  const { stdout } = await run(
+    "getfattr",
+    ["-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", root],
+    {
+      maxBuffer: 64 << 20,
+    },
+  ).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? "" }));
   const out = new Map<string, Record<string, string>>();
   let current: string | undefined;
   for (const line of stdout.split("\n")) {
@@ -67,7 +71,8 @@ export async function snapshot(
         .digest("hex");
     }
     if (node.type === "symlink") node.target = await readlink(abs);
-    if (node.type === "char" || node.type === "block") node.rdev = `${Math.floor(st.rdev / 256)}:${st.rdev % 256}`;
+    if (node.type === "char" || node.type === "block")
+      node.rdev = `${Math.floor(st.rdev / 256)}:${st.rdev % 256}`;
     const x = xattrs.get(rel || ".");
     if (x && Object.keys(x).length > 0) node.xattrs = x;
     if (options.mtimes) node.mtime = Math.floor(st.mtimeMs / 1000);

@@ -1,39 +1,28 @@
 import { createRequire } from "node:module";
 import { Transform, type TransformCallback } from "node:stream";
 import { createGunzip } from "node:zlib";
+import { type LayerCompression, layerCompression, parseContentType } from "@strata/oci-types";
 import { Decompress as FzstdDecompress } from "fzstd";
 import { UnpackError } from "./errors.js";
 
-export type Compression = "gzip" | "zstd" | "none";
+export type Compression = LayerCompression;
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 
 /**
- * The compression a layer media type declares. OCI `+gzip`/`+zstd` suffixes, Docker's rootfs types
- * (gzip; the "foreign" variants too) and plain `tar` types are known; anything else is refused.
+ * The compression a layer media type declares (OCI, OCI non-distributable, Docker and Docker foreign
+ * layer types, per @strata/oci-types; parameters and case are ignored). Anything else is refused.
  */
 export function compressionOf(mediaType: string): Compression {
-  const base = (mediaType.split(";")[0] ?? "").trim().toLowerCase();
-  switch (base) {
-    case "application/vnd.oci.image.layer.v1.tar+gzip":
-    case "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip":
-    case "application/vnd.docker.image.rootfs.diff.tar.gzip":
-    case "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
-      return "gzip";
-    case "application/vnd.oci.image.layer.v1.tar+zstd":
-    case "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd":
-      return "zstd";
-    case "application/vnd.oci.image.layer.v1.tar":
-    case "application/vnd.oci.image.layer.nondistributable.v1.tar":
-    case "application/vnd.docker.image.rootfs.diff.tar":
-      return "none";
-    default:
-      throw new UnpackError(
-        "UNSUPPORTED_COMPRESSION",
-        `Layer media type ${JSON.stringify(mediaType)} is not a known tar layer type (gzip, zstd or uncompressed).`,
-      );
+  const compression = layerCompression(parseContentType(mediaType) ?? "");
+  if (compression === undefined) {
+    throw new UnpackError(
+      "UNSUPPORTED_COMPRESSION",
+      `Layer media type ${JSON.stringify(mediaType)} is not a known tar layer type (gzip, zstd or uncompressed).`,
+    );
   }
+  return compression;
 }
 
 function startsWith(buf: Buffer, magic: number[]): boolean {
@@ -144,7 +133,11 @@ class FzstdStream extends Transform {
     try {
       step();
     } catch (err) {
-      cb(new UnpackError("INVALID_TAR", `The zstd layer data is corrupt: ${(err as Error).message}`, { cause: err }));
+      cb(
+        new UnpackError("INVALID_TAR", `The zstd layer data is corrupt: ${(err as Error).message}`, {
+          cause: err,
+        }),
+      );
       return;
     }
     for (const b of this.out) this.push(b);

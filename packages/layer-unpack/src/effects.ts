@@ -54,7 +54,9 @@ export function xattrDump(ops: readonly XattrOp[]): Buffer {
       lines.push(`# file: ${quoteDumpName(op.path)}`);
       last = op.path;
     }
-    lines.push(`${quoteDumpName(op.name)}=0s${op.value.toString("base64")}`);
+    // setfattr rejects an empty "0s"; an empty quoted string is its spelling of a zero-length value.
+    const value = op.value.length === 0 ? '""' : `0s${op.value.toString("base64")}`;
+    lines.push(`${quoteDumpName(op.name)}=${value}`);
   }
   lines.push("", "");
   return Buffer.from(lines.join("\n"));

@@ -14,7 +14,8 @@ export function parsePaxRecords(buf: Buffer): Map<string, Buffer> {
     const space = buf.indexOf(0x20, pos);
     if (space < 0 || space - pos > 20) throw invalid("a record has no length field");
     const lenText = buf.toString("latin1", pos, space);
-    if (!/^[0-9]+$/.test(lenText)) throw invalid(`a record length is not a number (${JSON.stringify(lenText)})`);
+    if (!/^[0-9]+$/.test(lenText))
+      throw invalid(`a record length is not a number (${JSON.stringify(lenText)})`);
     const len = Number(lenText);
     const end = pos + len;
     if (len <= space - pos + 1 || end > buf.length || buf[end - 1] !== 0x0a) {

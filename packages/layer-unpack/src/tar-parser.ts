@@ -39,7 +39,7 @@ export interface TarParserLimits {
 
 const BLOCK = 512;
 
-const enum State {
+enum State {
   Header,
   Data,
   Padding,
@@ -176,7 +176,10 @@ export class TarParser {
     let type = TYPES[typeflag];
     if (type === undefined) {
       const what = typeflag === "S" ? "GNU sparse file" : `type flag ${JSON.stringify(typeflag)}`;
-      throw new UnpackError("INVALID_TAR", `Unsupported tar entry (${what}); layers must use plain entry types.`);
+      throw new UnpackError(
+        "INVALID_TAR",
+        `Unsupported tar entry (${what}); layers must use plain entry types.`,
+      );
     }
     const pax = this.pax;
     this.pax = undefined;
@@ -192,7 +195,13 @@ export class TarParser {
     let xattrs: Map<string, Buffer> | undefined;
     if (pax !== undefined) {
       for (const [key, value] of pax) {
-        // An empty value deletes the record: the header field stands.
+        if (key.startsWith("SCHILY.xattr.")) {
+          // Empty values are real (zero-length) xattrs.
+          xattrs ??= new Map();
+          xattrs.set(key.slice("SCHILY.xattr.".length), value);
+          continue;
+        }
+        // For the standard keys an empty value deletes the record: the header field stands.
         if (value.length === 0) continue;
         switch (key) {
           case "path":
@@ -217,11 +226,11 @@ export class TarParser {
             atime = paxTime(value, key);
             break;
           default:
-            if (key.startsWith("SCHILY.xattr.")) {
-              xattrs ??= new Map();
-              xattrs.set(key.slice("SCHILY.xattr.".length), value);
-            } else if (key.startsWith("GNU.sparse.")) {
-              throw new UnpackError("INVALID_TAR", "GNU sparse files (PAX GNU.sparse.*) are not supported in layers.");
+            if (key.startsWith("GNU.sparse.")) {
+              throw new UnpackError(
+                "INVALID_TAR",
+                "GNU sparse files (PAX GNU.sparse.*) are not supported in layers.",
+              );
             }
         }
       }
@@ -263,7 +272,8 @@ export class TarParser {
   }
 
   private finishMeta(): void {
-    const buf = this.metaChunks.length === 1 ? (this.metaChunks[0] as Buffer) : Buffer.concat(this.metaChunks);
+    const buf =
+      this.metaChunks.length === 1 ? (this.metaChunks[0] as Buffer) : Buffer.concat(this.metaChunks);
     this.metaChunks = [];
     switch (this.metaType) {
       case "L":
@@ -307,7 +317,10 @@ function verifyChecksum(h: Buffer): void {
     signed += b > 127 ? b - 256 : b;
   }
   if (stored !== unsigned && stored !== signed) {
-    throw new UnpackError("INVALID_TAR", "A tar header checksum does not match: the layer is not a tar or is corrupt.");
+    throw new UnpackError(
+      "INVALID_TAR",
+      "A tar header checksum does not match: the layer is not a tar or is corrupt.",
+    );
   }
 }
 
@@ -334,7 +347,8 @@ function readNumber(h: Buffer, off: number, len: number, field: string): number 
     if (first === 0xff) throw new UnpackError("INVALID_TAR", `A tar header has a negative ${field}.`);
     let value = first & 0x7f;
     for (let i = 1; i < len; i++) value = value * 256 + (h[off + i] as number);
-    if (!Number.isSafeInteger(value)) throw new UnpackError("INVALID_TAR", `A tar header ${field} is too large.`);
+    if (!Number.isSafeInteger(value))
+      throw new UnpackError("INVALID_TAR", `A tar header ${field} is too large.`);
     return value;
   }
   let value = 0;

@@ -1,8 +1,8 @@
-import { createHash, type Hash } from "node:crypto";
 import { realpathSync, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { createDigester, type DigestAlgorithm, InvalidDigestError, parseDigest } from "@strata/oci-types";
 import { compressionOf, createDecompressor, MagicCheck } from "./compression.js";
 import { commandEffects, type UnpackEffects } from "./effects.js";
 import { UnpackError } from "./errors.js";
@@ -59,17 +59,14 @@ export const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
 export const DEFAULT_MAX_ENTRIES = 4_000_000;
 const MAX_META_BYTES = 1024 * 1024;
 
-const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
-
-function algorithmOf(digest: string | undefined, what: string): "sha256" | "sha512" {
+function algorithmOf(digest: string | undefined, what: string): DigestAlgorithm {
   if (digest === undefined) return "sha256";
-  if (!DIGEST_RE.test(digest)) {
-    throw new UnpackError(
-      "INVALID_DIGEST",
-      `${what} ${JSON.stringify(digest)} is not a digest (expected sha256:<64 hex> or sha512:<128 hex>).`,
-    );
+  try {
+    return parseDigest(digest).algorithm;
+  } catch (err) {
+    if (!(err instanceof InvalidDigestError)) throw err;
+    throw new UnpackError("INVALID_DIGEST", `${what}: ${err.message}`, { cause: err });
   }
-  return digest.startsWith("sha512:") ? "sha512" : "sha256";
 }
 
 /**
@@ -85,7 +82,9 @@ export async function unpackLayer(input: Readable, options: UnpackOptions): Prom
     throw new TypeError(`whiteouts must be "overlay" or "flat", got ${JSON.stringify(options.whiteouts)}`);
   }
   if (!isAbsolute(options.target) || !statSync(options.target).isDirectory()) {
-    throw new TypeError(`target must be an existing absolute directory, got ${JSON.stringify(options.target)}`);
+    throw new TypeError(
+      `target must be an existing absolute directory, got ${JSON.stringify(options.target)}`,
+    );
   }
   const maxBytes = options.limits?.maxBytes ?? DEFAULT_MAX_BYTES;
   const maxEntries = options.limits?.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -99,8 +98,8 @@ export async function unpackLayer(input: Readable, options: UnpackOptions): Prom
     options.whiteouts === "overlay" ? (options.parents ?? []) : [],
   );
   const parser = new TarParser(extractor, { maxEntries, maxMetaBytes: MAX_META_BYTES });
-  const compressedHash: Hash = createHash(digestAlg);
-  const diffHash: Hash = createHash(diffAlg);
+  const compressedHash = createDigester(digestAlg);
+  const diffHash = createDigester(diffAlg);
   let compressedSize = 0;
   let size = 0;
 
@@ -145,8 +144,8 @@ export async function unpackLayer(input: Readable, options: UnpackOptions): Prom
   try {
     if (decompressor === undefined) await pipeline(input, check, sink);
     else await pipeline(input, check, decompressor, sink);
-    const digest = `${digestAlg}:${compressedHash.digest("hex")}`;
-    const diffId = `${diffAlg}:${diffHash.digest("hex")}`;
+    const digest = compressedHash.digest();
+    const diffId = diffHash.digest();
     if (options.expectedDigest !== undefined && digest !== options.expectedDigest) {
       throw new UnpackError(
         "DIGEST_MISMATCH",

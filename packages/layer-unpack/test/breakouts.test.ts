@@ -1,4 +1,13 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync, linkSync } from "node:fs";
+import {
+  chmodSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describePrivileged } from "@strata/testkit";
 import { afterEach, beforeEach, expect, it } from "vitest";
@@ -59,19 +68,36 @@ const cases: Case[] = [
   },
   {
     name: "SymlinkMultipleAbsolute",
-    entries: () => [D("etc"), D("dummy"), S("/etc", "/dummy/etc"), S("/dummy/etc", "localetc"), F("/dummy/etc/unbroken")],
+    entries: () => [
+      D("etc"),
+      D("dummy"),
+      S("/etc", "/dummy/etc"),
+      S("/dummy/etc", "localetc"),
+      F("/dummy/etc/unbroken"),
+    ],
     expect: "ok",
     validate: ({ t }) => expect(exists(join(t, "etc/unbroken"))).toBe(true),
   },
   {
     name: "SymlinkMultipleRelative",
-    entries: () => [D("etc"), D("dummy"), S("/etc", "/dummy/etc"), S("./dummy/etc", "localetc"), F("/dummy/etc/unbroken")],
+    entries: () => [
+      D("etc"),
+      D("dummy"),
+      S("/etc", "/dummy/etc"),
+      S("./dummy/etc", "localetc"),
+      F("/dummy/etc/unbroken"),
+    ],
     expect: "ok",
     validate: ({ t }) => expect(exists(join(t, "etc/unbroken"))).toBe(true),
   },
   {
     name: "SymlinkEmptyFile",
-    entries: () => [D("etc"), F("etc/emptied", "notempty"), S("/etc", "localetc"), F("/localetc/emptied", "")],
+    entries: () => [
+      D("etc"),
+      F("etc/emptied", "notempty"),
+      S("/etc", "localetc"),
+      F("/localetc/emptied", ""),
+    ],
     expect: "ok",
     validate: ({ t }) => expect(readFileSync(join(t, "etc/emptied"), "utf8")).toBe(""),
   },
@@ -102,7 +128,12 @@ const cases: Case[] = [
   },
   {
     name: "HardlinkAbsolute",
-    entries: () => [D("etc", 0o770), F("/etc/passwd", "inside"), S("/etc", "localetc"), L("/localetc/passwd", "localpasswd")],
+    entries: () => [
+      D("etc", 0o770),
+      F("/etc/passwd", "inside"),
+      S("/etc", "localetc"),
+      L("/localetc/passwd", "localpasswd"),
+    ],
     expect: "ok",
     validate: ({ t }) => expect(ino(join(t, "localpasswd"))).toBe(ino(join(t, "etc/passwd"))),
   },
@@ -131,7 +162,11 @@ const cases: Case[] = [
   {
     // containerd clamps the ".." at the root; we refuse a link name that climbs out.
     name: "HardlinkDirectRelative",
-    entries: () => [D("etc", 0o770), F("/etc/passwd", "inside"), L("../../../../../etc/passwd", "localpasswd")],
+    entries: () => [
+      D("etc", 0o770),
+      F("/etc/passwd", "inside"),
+      L("../../../../../etc/passwd", "localpasswd"),
+    ],
     expect: "UNSAFE_PATH",
     validate: ({ t }) => expect(exists(join(t, "localpasswd"))).toBe(false),
   },
@@ -143,12 +178,22 @@ const cases: Case[] = [
   },
   {
     name: "SymlinkParentDirectory",
-    entries: () => [D("etc", 0o770), F("/etc/passwd", "inside"), S("/etc/", ".."), L("/etc/passwd", "localpasswd")],
+    entries: () => [
+      D("etc", 0o770),
+      F("/etc/passwd", "inside"),
+      S("/etc/", ".."),
+      L("/etc/passwd", "localpasswd"),
+    ],
     expect: "UNSAFE_PATH",
   },
   {
     name: "SymlinkEmptyFilename",
-    entries: () => [D("etc", 0o770), F("/etc/passwd", "inside"), S("/etc/", "./"), L("/etc/passwd", "localpasswd")],
+    entries: () => [
+      D("etc", 0o770),
+      F("/etc/passwd", "inside"),
+      S("/etc/", "./"),
+      L("/etc/passwd", "localpasswd"),
+    ],
     expect: "UNSAFE_PATH",
   },
   {
@@ -164,7 +209,12 @@ const cases: Case[] = [
   },
   {
     name: "SymlinkSlashEnded",
-    entries: () => [D("etc", 0o770), F("/etc/passwd", "inside"), D("localetc/", 0o770), L("/etc/passwd", "/localetc/localpasswd")],
+    entries: () => [
+      D("etc", 0o770),
+      F("/etc/passwd", "inside"),
+      D("localetc/", 0o770),
+      L("/etc/passwd", "/localetc/localpasswd"),
+    ],
     expect: "ok",
     validate: ({ t }) => expect(ino(join(t, "localetc/localpasswd"))).toBe(ino(join(t, "etc/passwd"))),
   },
@@ -227,13 +277,43 @@ const cases: Case[] = [
     },
   },
   ...(["flat", "overlay"] as const).flatMap((mode): Case[] => [
-    { name: `WhiteoutRootParent (${mode})`, whiteouts: mode, entries: () => [F(".wh...")], expect: "INVALID_WHITEOUT" },
-    { name: `WhiteoutParent (${mode})`, whiteouts: mode, entries: () => [D("etc"), F("etc/.wh...")], expect: "INVALID_WHITEOUT" },
-    { name: `WhiteoutRoot (${mode})`, whiteouts: mode, entries: () => [F(".wh..")], expect: "INVALID_WHITEOUT" },
-    { name: `WhiteoutCurrentDirectory (${mode})`, whiteouts: mode, entries: () => [F("etc/.wh..")], expect: "INVALID_WHITEOUT" },
-    { name: `WhiteoutBare (${mode})`, whiteouts: mode, entries: () => [F("etc/.wh.")], expect: "INVALID_WHITEOUT" },
+    {
+      name: `WhiteoutRootParent (${mode})`,
+      whiteouts: mode,
+      entries: () => [F(".wh...")],
+      expect: "INVALID_WHITEOUT",
+    },
+    {
+      name: `WhiteoutParent (${mode})`,
+      whiteouts: mode,
+      entries: () => [D("etc"), F("etc/.wh...")],
+      expect: "INVALID_WHITEOUT",
+    },
+    {
+      name: `WhiteoutRoot (${mode})`,
+      whiteouts: mode,
+      entries: () => [F(".wh..")],
+      expect: "INVALID_WHITEOUT",
+    },
+    {
+      name: `WhiteoutCurrentDirectory (${mode})`,
+      whiteouts: mode,
+      entries: () => [F("etc/.wh..")],
+      expect: "INVALID_WHITEOUT",
+    },
+    {
+      name: `WhiteoutBare (${mode})`,
+      whiteouts: mode,
+      entries: () => [F("etc/.wh.")],
+      expect: "INVALID_WHITEOUT",
+    },
     // containerd extracts ".wh.etc/somefile" as a file; a ".wh." directory cannot exist in an image, so we refuse.
-    { name: `WhiteoutDirectoryName (${mode})`, whiteouts: mode, entries: () => [F(".wh.etc/somefile", "x")], expect: "INVALID_WHITEOUT" },
+    {
+      name: `WhiteoutDirectoryName (${mode})`,
+      whiteouts: mode,
+      entries: () => [F(".wh.etc/somefile", "x")],
+      expect: "INVALID_WHITEOUT",
+    },
   ]),
   {
     name: "WhiteoutSymlink",
@@ -292,7 +372,12 @@ const cases: Case[] = [
   },
   {
     name: "HardlinkSymlinkBeforeCreateTarget",
-    entries: () => [D("etc", 0o770), S("/etc/passwd", "localpasswd"), L("localpasswd", "localpasswd-dup"), F("/etc/passwd", "after")],
+    entries: () => [
+      D("etc", 0o770),
+      S("/etc/passwd", "localpasswd"),
+      L("localpasswd", "localpasswd-dup"),
+      F("/etc/passwd", "after"),
+    ],
     expect: "ok",
     validate: ({ t }) => {
       expect(lstatSync(join(t, "localpasswd-dup")).isSymbolicLink()).toBe(true);
@@ -301,13 +386,23 @@ const cases: Case[] = [
   },
   {
     name: "HardlinkSymlinkRelative",
-    entries: () => [D("etc", 0o770), F("/etc/passwd", "inside"), S("../../../../../etc/passwd", "passwdlink"), L("/passwdlink", "localpasswd")],
+    entries: () => [
+      D("etc", 0o770),
+      F("/etc/passwd", "inside"),
+      S("../../../../../etc/passwd", "passwdlink"),
+      L("/passwdlink", "localpasswd"),
+    ],
     expect: "ok",
     validate: ({ t }) => expect(ino(join(t, "localpasswd"))).toBe(ino(join(t, "passwdlink"))),
   },
   {
     name: "HardlinkSymlinkAbsolute",
-    entries: () => [D("etc", 0o770), F("/etc/passwd", "inside"), S("/etc/passwd", "passwdlink"), L("/passwdlink", "localpasswd")],
+    entries: () => [
+      D("etc", 0o770),
+      F("/etc/passwd", "inside"),
+      S("/etc/passwd", "passwdlink"),
+      L("/passwdlink", "localpasswd"),
+    ],
     expect: "ok",
     validate: ({ t }) => expect(ino(join(t, "localpasswd"))).toBe(ino(join(t, "passwdlink"))),
   },
@@ -321,7 +416,11 @@ const cases: Case[] = [
     validate: ({ t }) => expect(lstatSync(join(t, "sketchylink")).isSymbolicLink()).toBe(true),
   },
   // --- reference-facts §4 ---
-  { name: "tar-slip ../evil (CVE-2021-32804 class)", entries: () => [F("../evil", "x")], expect: "UNSAFE_PATH" },
+  {
+    name: "tar-slip ../evil (CVE-2021-32804 class)",
+    entries: () => [F("../evil", "x")],
+    expect: "UNSAFE_PATH",
+  },
   { name: "tar-slip a/../../evil", entries: () => [F("a/../../evil", "x")], expect: "UNSAFE_PATH" },
   {
     name: "tar-slip absolute name is contained",
@@ -337,7 +436,13 @@ const cases: Case[] = [
   },
   {
     name: "directory replaced by a symlink in the same layer, then written through (CVE-2021-37701)",
-    entries: ({ sent }) => [D("d"), F("d/first", "1"), S(sent, "d"), F("d/passwd", "evil"), F("d/dir/f", "evil")],
+    entries: ({ sent }) => [
+      D("d"),
+      F("d/first", "1"),
+      S(sent, "d"),
+      F("d/passwd", "evil"),
+      F("d/dir/f", "evil"),
+    ],
     expect: "ok",
   },
   {
@@ -345,11 +450,18 @@ const cases: Case[] = [
     entries: ({ sent }) => [F("x", "1"), D("x"), F("x/y", "2"), S(sent, "x"), F("x/y", "evil"), D("x/z")],
     expect: "ok",
   },
-  { name: "symlink named . (umoci CVE-2021-29136)", entries: ({ sent }) => [S(sent, ".")], expect: "UNSAFE_PATH" },
+  {
+    name: "symlink named . (umoci CVE-2021-29136)",
+    entries: ({ sent }) => [S(sent, ".")],
+    expect: "UNSAFE_PATH",
+  },
   { name: "symlink named / ", entries: ({ sent }) => [S(sent, "/")], expect: "UNSAFE_PATH" },
   {
     name: "chmod/chown/utimes never follow a symlink (CVE-2021-32760)",
-    entries: ({ sent }) => [S(`${sent}/victim`, "s", { mode: 0o4777, uid: 1234, gid: 1234 }), S("../victim", "s2", { mode: 0o777 })],
+    entries: ({ sent }) => [
+      S(`${sent}/victim`, "s", { mode: 0o4777, uid: 1234, gid: 1234 }),
+      S("../victim", "s2", { mode: 0o777 }),
+    ],
     expect: "ok",
   },
   { name: "hardlink up and out", entries: () => [L("../../sentinel/passwd", "h")], expect: "UNSAFE_PATH" },
@@ -374,8 +486,16 @@ const cases: Case[] = [
     expect: "ok",
     validate: ({ t }) => expect(readFileSync(join(t, "etc/passwd"), "utf8")).toBe("inside"),
   },
-  { name: "symlink loop in a parent", entries: () => [S("b", "a"), S("a", "b"), F("a/f", "x")], expect: "UNSAFE_PATH" },
-  { name: "file used as a parent", entries: () => [F("f", "x"), S("f", "l"), F("l/x", "y")], expect: "INVALID_TAR" },
+  {
+    name: "symlink loop in a parent",
+    entries: () => [S("b", "a"), S("a", "b"), F("a/f", "x")],
+    expect: "UNSAFE_PATH",
+  },
+  {
+    name: "file used as a parent",
+    entries: () => [F("f", "x"), S("f", "l"), F("l/x", "y")],
+    expect: "INVALID_TAR",
+  },
   {
     name: "whiteout below a symlink to the host (flat)",
     whiteouts: "flat",
@@ -385,7 +505,13 @@ const cases: Case[] = [
   },
   {
     name: "whiteout and opaque below a symlink to the host (overlay)",
-    entries: ({ sent }) => [S(sent, "out"), F("out/.wh.passwd"), F("out/.wh..wh..opq"), S("..", "up"), F("up/.wh.sentinel")],
+    entries: ({ sent }) => [
+      S(sent, "out"),
+      F("out/.wh.passwd"),
+      F("out/.wh..wh..opq"),
+      S("..", "up"),
+      F("up/.wh.sentinel"),
+    ],
     expect: "ok",
   },
   {

@@ -16,7 +16,8 @@ function listing(root: string): string[] {
       const r = `${rel}/${name}`;
       const st = lstatSync(abs);
       let what = "";
-      if (st.isFile()) what = `file ${readFileSync(abs).length} ${readFileSync(abs).subarray(0, 64).toString("hex")}`;
+      if (st.isFile())
+        what = `file ${readFileSync(abs).length} ${readFileSync(abs).subarray(0, 64).toString("hex")}`;
       else if (st.isSymbolicLink()) what = `-> ${readlinkSync(abs)}`;
       else if (st.isDirectory()) what = "dir";
       else what = `node ${st.mode >> 12} ${st.rdev}`;
@@ -28,7 +29,12 @@ function listing(root: string): string[] {
   return out;
 }
 
-async function apply(target: string, entries: Entry[], whiteouts: "flat" | "overlay", parents: string[] = []) {
+async function apply(
+  target: string,
+  entries: Entry[],
+  whiteouts: "flat" | "overlay",
+  parents: string[] = [],
+) {
   return unpackLayer(chunked(await buildTar(entries)), { target, mediaType: MEDIA.none, whiteouts, parents });
 }
 
@@ -59,7 +65,14 @@ describePrivileged(
       }
       const merged = join(root, "merged");
       mkdirSync(merged);
-      execFileSync("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${[...dirs].reverse().join(":")}`, merged]);
+      execFileSync("mount", [
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        `lowerdir=${[...dirs].reverse().join(":")}`,
+        merged,
+      ]);
       mounted = merged;
 
       expect(listing(flat)).toEqual(listing(merged));
@@ -80,7 +93,15 @@ describePrivileged(
     it("an opaque marker after the directory's new content keeps that content and drops the rest", async () => {
       const t = join(root, "t");
       mkdirSync(t);
-      await apply(t, [{ name: "a/b/c/lower", data: "1" }, { name: "a/x", data: "2" }, { name: "a/b/y", data: "3" }], "flat");
+      await apply(
+        t,
+        [
+          { name: "a/b/c/lower", data: "1" },
+          { name: "a/x", data: "2" },
+          { name: "a/b/y", data: "3" },
+        ],
+        "flat",
+      );
       await apply(
         t,
         [
@@ -92,14 +113,27 @@ describePrivileged(
         ],
         "flat",
       );
-      expect(listing(t).map((l) => l.split(" ")[0])).toEqual(["/a", "/a/after", "/a/b", "/a/b/c", "/a/b/c/foo"]);
+      expect(listing(t).map((l) => l.split(" ")[0])).toEqual([
+        "/a",
+        "/a/after",
+        "/a/b",
+        "/a/b/c",
+        "/a/b/c/foo",
+      ]);
     });
 
     it("a whiteout never hides a file of its own layer", async () => {
       for (const mode of ["flat", "overlay"] as const) {
         const t = join(root, mode);
         mkdirSync(t);
-        await apply(t, [{ name: "keep", data: "same layer" }, { name: ".wh.keep", data: "" }], mode);
+        await apply(
+          t,
+          [
+            { name: "keep", data: "same layer" },
+            { name: ".wh.keep", data: "" },
+          ],
+          mode,
+        );
         expect(readFileSync(join(t, "keep"), "utf8")).toBe("same layer");
       }
     });
@@ -107,14 +141,28 @@ describePrivileged(
     it("a file after its whiteout replaces the overlay whiteout node", async () => {
       const t = join(root, "t");
       mkdirSync(t);
-      await apply(t, [{ name: ".wh.x", data: "" }, { name: "x", data: "back" }], "overlay");
+      await apply(
+        t,
+        [
+          { name: ".wh.x", data: "" },
+          { name: "x", data: "back" },
+        ],
+        "overlay",
+      );
       expect(readFileSync(join(t, "x"), "utf8")).toBe("back");
     });
 
     it("whiting out a directory removes its whole subtree", async () => {
       const t = join(root, "t");
       mkdirSync(t);
-      await apply(t, [{ name: "d/e/f", data: "1" }, { name: "d/g", type: "symlink", linkname: "/" }], "flat");
+      await apply(
+        t,
+        [
+          { name: "d/e/f", data: "1" },
+          { name: "d/g", type: "symlink", linkname: "/" },
+        ],
+        "flat",
+      );
       await apply(t, [{ name: ".wh.d", data: "" }], "flat");
       expect(readdirSync(t)).toEqual([]);
     });

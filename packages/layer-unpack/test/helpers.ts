@@ -1,10 +1,10 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import { execFileSync } from "node:child_process";
 import tar from "tar-stream";
 
 export const PREFIX = "strata-test-layer-unpack-";
@@ -38,7 +38,7 @@ async function packOne(e: Entry): Promise<Buffer> {
   const done = new Promise<void>((resolve) => pack.on("end", () => resolve()));
   const data = e.data === undefined ? undefined : Buffer.from(e.data);
   const type = e.type ?? "file";
-  const header: tar.Header = {
+  const header: Partial<tar.Header> & { name: string } = {
     name: e.name,
     type,
     mode: e.mode ?? (type === "directory" ? 0o755 : 0o644),
@@ -49,8 +49,6 @@ async function packOne(e: Entry): Promise<Buffer> {
     ...(e.devmajor === undefined ? {} : { devmajor: e.devmajor, devminor: e.devminor ?? 0 }),
     ...(e.pax === undefined ? {} : { pax: e.pax }),
     size: type === "file" ? (data?.length ?? 0) : 0,
-    uname: "",
-    gname: "",
   };
   await new Promise<void>((resolve, reject) =>
     type === "file"
@@ -151,9 +149,11 @@ export function fingerprint(root: string): string {
     if (st.isSymbolicLink()) h.update(readlinkSync(p));
     else if (st.isFile()) h.update(readFileSync(p));
     try {
-      h.update(execFileSync("getfattr", ["--absolute-names", "-h", "-d", "-m", "-", "-e", "hex", "--", p], {
+      h.update(
+        execFileSync("getfattr", ["--absolute-names", "-h", "-d", "-m", "-", "-e", "hex", "--", p], {
           stdio: ["ignore", "pipe", "ignore"],
-        }));
+        }),
+      );
     } catch {
       // no xattrs
     }
@@ -165,9 +165,13 @@ export function fingerprint(root: string): string {
 
 export function getXattr(path: string, name: string): Buffer | undefined {
   try {
-    const out = execFileSync("getfattr", ["--absolute-names", "-h", "--only-values", "-n", name, "--", path], {
-      stdio: ["ignore", "pipe", "ignore"],
-    });
+    const out = execFileSync(
+      "getfattr",
+      ["--absolute-names", "-h", "--only-values", "-n", name, "--", path],
+      {
+        stdio: ["ignore", "pipe", "ignore"],
+      },
+    );
     return out;
   } catch {
     return undefined;

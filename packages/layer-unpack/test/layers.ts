@@ -24,7 +24,12 @@ export const layer1: Entry[] = [
     name: "./bin/ping",
     data: "ping",
     mode: 0o755,
-    rawPax: { "SCHILY.xattr.security.capability": CAP, "SCHILY.xattr.user.weird": WEIRD },
+    rawPax: {
+      "SCHILY.xattr.security.capability": CAP,
+      "SCHILY.xattr.user.weird": WEIRD,
+      "SCHILY.xattr.user.empty": "",
+      "SCHILY.xattr.trusted.overlay.redirect": "/etc",
+    },
   },
   { name: "./tmp/", type: "directory", mode: 0o1777 },
   { name: "./home/user/", type: "directory", mode: 0o700, uid: 1000, gid: 1000 },

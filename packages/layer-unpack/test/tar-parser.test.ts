@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type TarEntry, TarParser } from "../src/tar-parser.js";
 import { UnpackError } from "../src/errors.js";
+import { type TarEntry, TarParser } from "../src/tar-parser.js";
 import { buildTar, paxRecord, removeTree, tempRoot } from "./helpers.js";
 
 interface Parsed {
@@ -31,6 +31,16 @@ function parse(buf: Buffer, step = 1000, limits = { maxEntries: 1000, maxMetaByt
   for (let off = 0; off < buf.length; off += step) parser.push(buf.subarray(off, off + step));
   parser.end();
   return out;
+}
+
+/** Edit the 512-byte header at `off` in place and recompute its checksum. */
+function patchHeader(buf: Buffer, off: number, edit: (h: Buffer) => void): void {
+  const h = buf.subarray(off, off + 512);
+  edit(h);
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += h[i] as number;
+  h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
 }
 
 function codeOf(fn: () => unknown): string | undefined {
@@ -93,7 +103,16 @@ describe("TarParser on GNU tar archives", () => {
   it("reads GNU base-256 numbers (uid beyond the octal range)", () => {
     root = tempRoot();
     writeFileSync(join(root, "f"), "x");
-    const buf = execFileSync("tar", ["--format=gnu", "-C", root, "--owner=3000000", "--group=3000001", "-cf", "-", "f"]);
+    const buf = execFileSync("tar", [
+      "--format=gnu",
+      "-C",
+      root,
+      "--owner=3000000",
+      "--group=3000001",
+      "-cf",
+      "-",
+      "f",
+    ]);
     const [f] = parse(buf);
     expect(f?.entry).toMatchObject({ uid: 3_000_000, gid: 3_000_001 });
   });
@@ -120,7 +139,12 @@ describe("TarParser PAX records", () => {
       { name: "sl", type: "symlink", linkname: "x", rawPax: { linkpath: "from/pax" } },
     ]);
     const [f, s] = parse(buf, 3);
-    expect(f?.entry).toMatchObject({ name: "renamed/by/pax", uid: 4_000_000, gid: 4_000_001, mtime: 1_700_000_000.25 });
+    expect(f?.entry).toMatchObject({
+      name: "renamed/by/pax",
+      uid: 4_000_000,
+      gid: 4_000_001,
+      mtime: 1_700_000_000.25,
+    });
     expect(f?.entry.atime).toBe(1_700_000_001.5);
     expect(f?.entry.xattrs?.get("security.capability")?.equals(cap)).toBe(true);
     expect(f?.entry.xattrs?.get("user.weird")?.equals(weird)).toBe(true);
@@ -133,21 +157,24 @@ describe("TarParser PAX records", () => {
     ["a record without '='", Buffer.from("9 pathx\n\n")],
     ["a non-numeric length", Buffer.from("xx path=x\n")],
   ])("rejects %s as INVALID_TAR", async (_what, records) => {
-    const buf = await buildTar([{ name: "f", data: "x", rawPax: {} }]);
-    // Replace the (empty) pax body with the broken one by rebuilding the header through helpers.
-    const broken = await buildTar([{ name: "f", data: "x", rawPax: { comment: "y" } }]);
-    const start = 512;
+    const tarBytes = await buildTar([{ name: "f", data: "x", rawPax: { comment: "y" } }]);
+    // Swap the PAX body (block 2) for the broken records and fix the PAX header's size field.
     const body = Buffer.alloc(512);
     records.copy(body);
-    const patched = Buffer.concat([broken.subarray(0, start), body, broken.subarray(start + 512)]);
-    // keep the header's size field consistent with the new body length
-    patched.write(`${records.length.toString(8).padStart(11, "0")}\0`, 124, "latin1");
-    patched.fill(0x20, 148, 156);
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += patched[i] as number;
-    patched.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
-    expect(buf.length).toBeGreaterThan(0);
+    const patched = Buffer.concat([tarBytes.subarray(0, 512), body, tarBytes.subarray(1024)]);
+    patchHeader(patched, 0, (h) =>
+      h.write(`${records.length.toString(8).padStart(11, "0")}\0`, 124, "latin1"),
+    );
     expect(codeOf(() => parse(patched))).toBe("INVALID_TAR");
+  });
+
+  it("PAX size overrides the header size field", async () => {
+    const tarBytes = await buildTar([{ name: "f", data: "abc", rawPax: { size: "3" } }]);
+    // the ustar header (block 3) claims 0 bytes; only the PAX record knows there are 3
+    patchHeader(tarBytes, 1024, (h) => h.write(`${"0".repeat(11)}\0`, 124, "latin1"));
+    const [f] = parse(tarBytes);
+    expect(f?.entry.size).toBe(3);
+    expect(f?.data.toString()).toBe("abc");
   });
 
   it("computes record lengths that include their own digits", () => {
@@ -175,13 +202,19 @@ describe("TarParser rejects broken archives", () => {
     expect(parse(buf).map((p) => p.entry.name)).toEqual(["f"]);
   });
 
-  it("GNU sparse entries are INVALID_TAR", async () => {
+  it.each(["S", "M", "V", "Z"])("type flag %s is INVALID_TAR", async (flag) => {
     const buf = await buildTar([{ name: "f", data: "x" }]);
-    buf[156] = "S".charCodeAt(0);
-    buf.fill(0x20, 148, 156);
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += buf[i] as number;
-    buf.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+    patchHeader(buf, 0, (h) => {
+      h[156] = flag.charCodeAt(0);
+    });
+    expect(codeOf(() => parse(buf))).toBe("INVALID_TAR");
+  });
+
+  it("a non-UTF-8 name is INVALID_TAR, not mangled", async () => {
+    const buf = await buildTar([{ name: "fxx", data: "x" }]);
+    patchHeader(buf, 0, (h) => {
+      h[1] = 0xe9; // latin1 é
+    });
     expect(codeOf(() => parse(buf))).toBe("INVALID_TAR");
   });
 

@@ -4,7 +4,18 @@ import { join } from "node:path";
 import { describePrivileged } from "@strata/testkit";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { UnpackError, unpackLayer } from "../src/index.js";
-import { buildTar, type Comp, chunked, compress, getXattr, MEDIA, removeTree, sha256, T0, tempRoot } from "./helpers.js";
+import {
+  buildTar,
+  type Comp,
+  chunked,
+  compress,
+  getXattr,
+  MEDIA,
+  removeTree,
+  sha256,
+  T0,
+  tempRoot,
+} from "./helpers.js";
 import { BIG, CAP, D1, LONG, layer1, layer2, layer3, WEIRD } from "./layers.js";
 
 const T0s = T0.getTime() / 1000;
@@ -87,7 +98,12 @@ describePrivileged(
       // binary xattrs survive byte for byte
       expect(getXattr(join(t, "bin/ping"), "security.capability")?.equals(CAP)).toBe(true);
       expect(getXattr(join(t, "bin/ping"), "user.weird")?.equals(WEIRD)).toBe(true);
-      expect(execFileSync("getcap", [join(t, "bin/ping")]).toString()).toMatch(/cap_net_raw,cap_setfcap=ep|cap_setfcap,cap_net_raw=ep|=ep/);
+      expect(getXattr(join(t, "bin/ping"), "user.empty")?.length).toBe(0);
+      // overlayfs instructions smuggled in a layer are dropped
+      expect(getXattr(join(t, "bin/ping"), "trusted.overlay.redirect")).toBeUndefined();
+      expect(execFileSync("getcap", [join(t, "bin/ping")]).toString()).toMatch(
+        /cap_net_raw,cap_setfcap=ep|cap_setfcap,cap_net_raw=ep|=ep/,
+      );
       // the whiteout template never stays behind
       expect(readdirSync(t).filter((n) => n.startsWith(".strata"))).toEqual([]);
     });
@@ -182,14 +198,24 @@ describePrivileged(
         ["wrong diffID", gz, { expectedDiffId: zero }, "DIGEST_MISMATCH"],
         ["diffID given as the compressed digest", gz, { expectedDiffId: sha256(gz) }, "DIGEST_MISMATCH"],
         ["malformed digest", gz, { expectedDigest: "sha256:../../x" }, "INVALID_DIGEST"],
-        ["unknown media type", gz, { mediaType: "application/vnd.oci.image.layer.v1.tar+bzip2" }, "UNSUPPORTED_COMPRESSION"],
+        [
+          "unknown media type",
+          gz,
+          { mediaType: "application/vnd.oci.image.layer.v1.tar+bzip2" },
+          "UNSUPPORTED_COMPRESSION",
+        ],
         ["gzip type, zstd bytes", zst, { mediaType: MEDIA.gzip }, "UNSUPPORTED_COMPRESSION"],
         ["zstd type, gzip bytes", gz, { mediaType: MEDIA.zstd }, "UNSUPPORTED_COMPRESSION"],
         ["tar type, gzip bytes", gz, { mediaType: MEDIA.none }, "UNSUPPORTED_COMPRESSION"],
         ["docker gzip type", gz, { mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip" }, "ok"],
         ["corrupt gzip", Buffer.concat([gz.subarray(0, 20), Buffer.alloc(200, 0x55)]), {}, "INVALID_TAR"],
         ["truncated gzip", gz.subarray(0, gz.length - 10), {}, "INVALID_TAR"],
-        ["corrupt zstd", Buffer.concat([zst.subarray(0, 8), Buffer.alloc(100, 0x55)]), { mediaType: MEDIA.zstd }, "INVALID_TAR"],
+        [
+          "corrupt zstd",
+          Buffer.concat([zst.subarray(0, 8), Buffer.alloc(100, 0x55)]),
+          { mediaType: MEDIA.zstd },
+          "INVALID_TAR",
+        ],
         ["not a tar", compress(Buffer.alloc(1024, 0x41), "gzip"), {}, "INVALID_TAR"],
       ];
       for (const [what, blob, opts, code] of cases) {

@@ -13,9 +13,9 @@ import {
   AbortedError,
   BlobDigestMismatchError,
   BlobSizeMismatchError,
+  isAbort,
   NetworkError,
   RegistryError,
-  isAbort,
 } from "./errors.js";
 import { discard, type HttpResponse, header, readBody, sendFollowing, wrapNetworkError } from "./http.js";
 import { RetryableError, withRetry } from "./retry.js";
@@ -63,7 +63,11 @@ async function openBlob(
     });
   }
   // Foreign URL (CVE-2020-15157): never any credentials, on any hop.
-  return sendFollowing(ctx.transport, { method: "GET", url: source.url, headers, ...(signal ? { signal } : {}) }, { policy: ctx.policy });
+  return sendFollowing(
+    ctx.transport,
+    { method: "GET", url: source.url, headers, ...(signal ? { signal } : {}) },
+    { policy: ctx.policy },
+  );
 }
 
 function blobError(ctx: ClientContext, source: BlobSource, target: BlobTarget) {
@@ -74,7 +78,8 @@ function blobError(ctx: ClientContext, source: BlobSource, target: BlobTarget) {
     host,
     repository: target.repository,
     authenticated:
-      source.kind === "registry" && ctx.auth.authorization(source.ep.host, `repository:${target.repository}:pull`) !== undefined,
+      source.kind === "registry" &&
+      ctx.auth.authorization(source.ep.host, `repository:${target.repository}:pull`) !== undefined,
   };
 }
 
@@ -167,20 +172,31 @@ export async function downloadBlob(
       if (start !== received) {
         discard(res);
         await reset(new Error(`${sourceName(source)} answered an unexpected Content-Range; restarting`));
-        throw new RetryableError(new NetworkError(`${target.label}: unexpected Content-Range from ${sourceName(source)}`));
+        throw new RetryableError(
+          new NetworkError(`${target.label}: unexpected Content-Range from ${sourceName(source)}`),
+        );
       }
       resumed = true;
     } else if (res.status === 416) {
       discard(res);
       await reset(new Error("range not satisfiable; restarting"));
-      throw new RetryableError(new NetworkError(`${target.label}: ${sourceName(source)} refused the resume range`));
+      throw new RetryableError(
+        new NetworkError(`${target.label}: ${sourceName(source)} refused the resume range`),
+      );
     } else if (res.status !== 200) {
       throw await statusError(res, blobError(ctx, source, target));
     }
-    const announced = source.kind === "registry" && res.url.origin === source.ep.base.origin ? header(res, "docker-content-digest") : undefined;
+    const announced =
+      source.kind === "registry" && res.url.origin === source.ep.base.origin
+        ? header(res, "docker-content-digest")
+        : undefined;
     if (announced && announced !== digest) {
       discard(res);
-      throw new BlobDigestMismatchError(`${target.label}: ${sourceName(source)} announced Docker-Content-Digest ${announced} for blob`, digest, announced);
+      throw new BlobDigestMismatchError(
+        `${target.label}: ${sourceName(source)} announced Docker-Content-Digest ${announced} for blob`,
+        digest,
+        announced,
+      );
     }
     if (!writer) {
       try {
@@ -195,7 +211,12 @@ export async function downloadBlob(
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         if (received + chunk.length > size) {
           res.body.destroy();
-          const err = new BlobSizeMismatchError(`${target.label}: blob`, digest, size, received + chunk.length);
+          const err = new BlobSizeMismatchError(
+            `${target.label}: blob`,
+            digest,
+            size,
+            received + chunk.length,
+          );
           await reset(err);
           throw err;
         }
@@ -213,7 +234,9 @@ export async function downloadBlob(
       );
     }
     if (received < size) {
-      throw new NetworkError(`${target.label}: ${sourceName(source)} ended the body after ${received} of ${size} bytes`);
+      throw new NetworkError(
+        `${target.label}: ${sourceName(source)} ended the body after ${received} of ${size} bytes`,
+      );
     }
     onEvent({ status: "verifying" });
     const actual = `${algorithm}:${hash.digest("hex")}`;
@@ -237,7 +260,8 @@ export async function downloadBlob(
       try {
         await withRetry(`download of ${target.label}`, ctx.retry, () => attempt(source), {
           ...(signal ? { signal } : {}),
-          onRetry: (n, delayMs, err) => onEvent({ status: "retrying", attempt: n, delayMs, reason: err.message }),
+          onRetry: (n, delayMs, err) =>
+            onEvent({ status: "retrying", attempt: n, delayMs, reason: err.message }),
         });
         done = true;
         break;
@@ -269,7 +293,8 @@ export async function downloadBlob(
     const reason = err instanceof SinkFailure ? (err.inner as Error) : (err as Error);
     if (w) await w.abort(reason).catch(() => {});
     if (err instanceof SinkFailure) throw err.inner;
-    if (signal?.aborted && !(err instanceof AbortedError)) throw new AbortedError(`download of ${target.label}`, signal.reason);
+    if (signal?.aborted && !(err instanceof AbortedError))
+      throw new AbortedError(`download of ${target.label}`, signal.reason);
     throw err;
   }
 }
@@ -284,7 +309,10 @@ export async function fetchSmallBlob(
 ): Promise<Buffer> {
   const { digest, size } = target.descriptor;
   if (size > limit) {
-    throw new RegistryError("INVALID_MANIFEST", `${target.label} ${digest} claims ${size} bytes, more than the ${limit}-byte limit`);
+    throw new RegistryError(
+      "INVALID_MANIFEST",
+      `${target.label} ${digest} claims ${size} bytes, more than the ${limit}-byte limit`,
+    );
   }
   const algorithm = parseDigest(digest).algorithm;
   let lastErr: unknown;
@@ -298,13 +326,19 @@ export async function fetchSmallBlob(
           if (res.status !== 200) throw await statusError(res, blobError(ctx, source, target));
           let buf: Buffer;
           try {
-            buf = await readBody(res, size, (n) => new BlobSizeMismatchError(`${target.label}: blob`, digest, size, n));
+            buf = await readBody(
+              res,
+              size,
+              (n) => new BlobSizeMismatchError(`${target.label}: blob`, digest, size, n),
+            );
           } catch (err) {
             if (err instanceof RegistryError) throw err;
             throw wrapNetworkError(err, "GET", res.url);
           }
           if (buf.length !== size) {
-            throw new NetworkError(`${target.label}: ${sourceName(source)} sent ${buf.length} of ${size} bytes`);
+            throw new NetworkError(
+              `${target.label}: ${sourceName(source)} sent ${buf.length} of ${size} bytes`,
+            );
           }
           const actual = `${algorithm}:${createHash(algorithm).update(buf).digest("hex")}`;
           if (actual !== digest) throw new BlobDigestMismatchError(`${target.label}: blob`, digest, actual);

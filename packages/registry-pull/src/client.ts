@@ -34,7 +34,7 @@ import {
   readErrorText,
   sendFollowing,
 } from "./http.js";
-import { parseRetryAfter, RETRYABLE_STATUS, type RetryOptions, RetryableError } from "./retry.js";
+import { parseRetryAfter, RETRYABLE_STATUS, RetryableError, type RetryOptions } from "./retry.js";
 
 export interface RegistryClientOptions {
   /** HTTP seam; default undici. */
@@ -195,7 +195,9 @@ export async function statusError(
   res: HttpResponse,
   what: { subject: string; notFound: string; host: string; repository: string; authenticated: boolean },
 ): Promise<RegistryError> {
-  const text = res.status === 429 || res.status >= 400 ? await readErrorText(res) : (discard(res), "");
+  let text = "";
+  if (res.status >= 400) text = await readErrorText(res);
+  else discard(res);
   const detail = registryErrorDetail(text);
   const suffix = detail ? ` (registry says: ${detail})` : "";
   switch (res.status) {
@@ -208,7 +210,9 @@ export async function statusError(
           : `pull access denied for ${what.repository} on ${what.host}: authentication required, or the repository does not exist${suffix}; log in (docker login ${what.host}) or pass credentials`,
       );
     case 403:
-      return new DeniedError(`${what.host} denied access to ${what.subject}${suffix}; your account lacks pull permission`);
+      return new DeniedError(
+        `${what.host} denied access to ${what.subject}${suffix}; your account lacks pull permission`,
+      );
     case 429: {
       const ra = parseRetryAfter(header(res, "retry-after"));
       const limit = header(res, "ratelimit-limit");
@@ -221,8 +225,12 @@ export async function statusError(
       return new RetryableError(err, ra);
     }
     default: {
-      const err = new HttpStatusError(`${what.host} answered HTTP ${res.status} for ${what.subject}${suffix}`, res.status);
-      if (RETRYABLE_STATUS.has(res.status)) return new RetryableError(err, parseRetryAfter(header(res, "retry-after")));
+      const err = new HttpStatusError(
+        `${what.host} answered HTTP ${res.status} for ${what.subject}${suffix}`,
+        res.status,
+      );
+      if (RETRYABLE_STATUS.has(res.status))
+        return new RetryableError(err, parseRetryAfter(header(res, "retry-after")));
       return err;
     }
   }

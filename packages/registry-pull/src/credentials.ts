@@ -137,7 +137,10 @@ export function dockerConfigCredentials(options: DockerConfigOptions = {}): Cred
       if (entry.auth) {
         const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
         const colon = decoded.indexOf(":");
-        if (colon < 0) throw new CredentialsError(`docker config ${path}: "auth" for ${key} is not base64 "user:password"`);
+        if (colon < 0)
+          throw new CredentialsError(
+            `docker config ${path}: "auth" for ${key} is not base64 "user:password"`,
+          );
         return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
       }
       if (entry.username !== undefined && entry.password !== undefined) {

@@ -9,7 +9,7 @@
  */
 import { createRequire } from "node:module";
 import type { Readable } from "node:stream";
-import type { Agent as UndiciAgent, Dispatcher } from "undici";
+import type { Dispatcher, Agent as UndiciAgent } from "undici";
 import { InsecureRedirectError, NetworkError } from "./errors.js";
 
 /*
@@ -67,9 +67,11 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Htt
   let unverified: UndiciAgent | undefined;
   return {
     async request(req) {
-      const dispatcher = req.insecureTls
-        ? (unverified ??= new Agent({ ...common, connect: { rejectUnauthorized: false } }))
-        : verified;
+      let dispatcher = verified;
+      if (req.insecureTls) {
+        unverified ??= new Agent({ ...common, connect: { rejectUnauthorized: false } });
+        dispatcher = unverified;
+      }
       const res = await apiRequest.call(dispatcher, {
         origin: req.url.origin,
         path: `${req.url.pathname}${req.url.search}`,
@@ -102,7 +104,11 @@ export function header(res: HttpResponse, name: string): string | undefined {
 }
 
 /** Read a whole (small) body, refusing more than `limit` bytes. */
-export async function readBody(res: HttpResponse, limit: number, onTooLarge: (n: number) => Error): Promise<Buffer> {
+export async function readBody(
+  res: HttpResponse,
+  limit: number,
+  onTooLarge: (n: number) => Error,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -152,14 +158,23 @@ export function isLoopbackHost(host: string): boolean {
 
 /** Private, loopback or link-local literal addresses (the token-realm SSRF check). */
 export function isInternalHost(host: string): boolean {
-  const h = hostname(host).replace(/^\[|\]$/g, "").toLowerCase();
+  const h = hostname(host)
+    .replace(/^\[|\]$/g, "")
+    .toLowerCase();
   if (h === "localhost" || h === "::1") return true;
   if (h.includes(":")) return /^(fe80|fc|fd)/.test(h);
   const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(h);
   if (!m) return false;
   const a = Number(m[1]);
   const b = Number(m[2]);
-  return a === 127 || a === 10 || a === 0 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254);
+  return (
+    a === 127 ||
+    a === 10 ||
+    a === 0 ||
+    (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168) ||
+    (a === 169 && b === 254)
+  );
 }
 
 export interface SendOptions {
@@ -224,9 +239,13 @@ export async function sendFollowing(
 }
 
 export function wrapNetworkError(err: unknown, method: string, url: URL): Error {
-  if (err instanceof Error && (err.name === "AbortError" || (err as { code?: string }).code === "ABORT_ERR")) return err;
+  if (err instanceof Error && (err.name === "AbortError" || (err as { code?: string }).code === "ABORT_ERR"))
+    return err;
   if (err instanceof NetworkError || err instanceof InsecureRedirectError) return err;
   const code = (err as { code?: string })?.code;
   const msg = err instanceof Error ? err.message : String(err);
-  return new NetworkError(`${method} ${url.origin}${url.pathname} failed: ${msg}${code ? ` (${code})` : ""}`, err);
+  return new NetworkError(
+    `${method} ${url.origin}${url.pathname} failed: ${msg}${code ? ` (${code})` : ""}`,
+    err,
+  );
 }

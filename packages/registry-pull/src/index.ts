@@ -2,14 +2,14 @@
  * @strata/registry-pull: pull images from Docker Hub and any OCI registry into a caller-supplied
  * sink. Knows nothing of disk layout; ships an OCI image-layout sink.
  */
-export { parseChallenges, type Challenge } from "./auth/challenge.js";
+export { type Challenge, parseChallenges } from "./auth/challenge.js";
 export { checkRealm } from "./auth/realm.js";
 export { contentRangeStart } from "./blob.js";
 export type { Endpoint, RegistryClientOptions } from "./client.js";
 export {
-  chainCredentials,
   type CredentialSource,
   type Credentials,
+  chainCredentials,
   configKeysFor,
   type DockerConfigOptions,
   defaultDockerConfigPath,

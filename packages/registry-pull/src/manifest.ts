@@ -2,7 +2,15 @@
  * Manifest fetching: HEAD the tag for its digest, then GET by digest (body verified against it);
  * GET by tag when HEAD cannot help, verifying Docker-Content-Digest against the body. Size capped.
  */
-import { type DigestAlgorithm, digestOf, isDigest, MANIFEST_ACCEPT, type ParsedManifest, parseDigest, parseManifestBytes } from "@strata/oci-types";
+import {
+  type DigestAlgorithm,
+  digestOf,
+  isDigest,
+  MANIFEST_ACCEPT,
+  type ParsedManifest,
+  parseDigest,
+  parseManifestBytes,
+} from "@strata/oci-types";
 import { type ClientContext, type Endpoint, registryRequest, statusError } from "./client.js";
 import { BlobDigestMismatchError, ManifestTooLargeError, NotFoundError, RegistryError } from "./errors.js";
 import { discard, header, readBody } from "./http.js";
@@ -38,7 +46,12 @@ export async function fetchManifest(
   target: ManifestTarget,
   signal?: AbortSignal,
 ): Promise<ParsedManifest> {
-  return withRetry(`manifest ${display(target)}`, ctx.retry, () => fetchOnce(ctx, ep, target, signal), signal ? { signal } : {});
+  return withRetry(
+    `manifest ${display(target)}`,
+    ctx.retry,
+    () => fetchOnce(ctx, ep, target, signal),
+    signal ? { signal } : {},
+  );
 }
 
 async function fetchOnce(ctx: ClientContext, ep: Endpoint, target: ManifestTarget, signal?: AbortSignal) {
@@ -66,7 +79,8 @@ async function fetchOnce(ctx: ClientContext, ep: Endpoint, target: ManifestTarge
       discard(head);
       const d = header(head, "docker-content-digest");
       const len = Number(header(head, "content-length"));
-      if (Number.isFinite(len) && len > MAX_MANIFEST_BYTES) throw new ManifestTooLargeError(display(target), len, MAX_MANIFEST_BYTES);
+      if (Number.isFinite(len) && len > MAX_MANIFEST_BYTES)
+        throw new ManifestTooLargeError(display(target), len, MAX_MANIFEST_BYTES);
       if (d && isDigest(d)) digest = d;
     } else if (head.status === 404 || head.status === 401 || head.status === 403 || head.status === 429) {
       throw await statusError(head, what(target.reference));
@@ -81,7 +95,15 @@ async function fetchOnce(ctx: ClientContext, ep: Endpoint, target: ManifestTarge
     if (byDigest) throw new NotFoundError(what(digest).notFound);
     // HEAD announced a digest the registry cannot serve (broken HEAD, lying proxy): GET the tag instead
   }
-  const got = await getManifest(ctx, ep, target, base + target.reference, what(target.reference), undefined, signal);
+  const got = await getManifest(
+    ctx,
+    ep,
+    target,
+    base + target.reference,
+    what(target.reference),
+    undefined,
+    signal,
+  );
   if (got === "not-found") throw new NotFoundError(what(target.reference).notFound);
   return got;
 }
@@ -111,14 +133,22 @@ async function getManifest(
     discard(res);
     throw new ManifestTooLargeError(display(target), len, MAX_MANIFEST_BYTES);
   }
-  const raw = await readBody(res, MAX_MANIFEST_BYTES, (n) => new ManifestTooLargeError(display(target), n, MAX_MANIFEST_BYTES));
+  const raw = await readBody(
+    res,
+    MAX_MANIFEST_BYTES,
+    (n) => new ManifestTooLargeError(display(target), n, MAX_MANIFEST_BYTES),
+  );
   const where = `manifest ${display(target)} from ${ep.host}`;
   let parsed: ParsedManifest;
   try {
     parsed = parseManifestBytes(raw, header(res, "content-type"), expectedDigest ? { expectedDigest } : {});
   } catch (err) {
     if ((err as { code?: string }).code === "DIGEST_MISMATCH" && expectedDigest) {
-      throw new BlobDigestMismatchError(`${where}: manifest`, expectedDigest, (err as { actual: string }).actual);
+      throw new BlobDigestMismatchError(
+        `${where}: manifest`,
+        expectedDigest,
+        (err as { actual: string }).actual,
+      );
     }
     throw inContext(err, where);
   }

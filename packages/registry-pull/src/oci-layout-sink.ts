@@ -91,15 +91,23 @@ export class OciLayoutSink implements ImageSink {
     };
     if (tag) entry.annotations = { [REF_NAME]: tag };
     const indexPath = join(this.dir, "index.json");
-    let index: IndexJson = { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] };
+    let index: IndexJson = {
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [],
+    };
     try {
       const existing = JSON.parse(await readFile(indexPath, "utf8")) as IndexJson;
       if (existing && Array.isArray(existing.manifests)) index = existing;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
-        throw new RegistryError("INVALID_OPTION", `${indexPath} exists but is not a valid OCI index; remove it or use an empty directory`, {
-          cause: err,
-        });
+        throw new RegistryError(
+          "INVALID_OPTION",
+          `${indexPath} exists but is not a valid OCI index; remove it or use an empty directory`,
+          {
+            cause: err,
+          },
+        );
       }
     }
     index.manifests = index.manifests.filter((m) =>

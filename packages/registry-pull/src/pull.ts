@@ -4,7 +4,6 @@
  */
 import {
   type Descriptor,
-  formatPlatform,
   hostPlatform,
   isDigest,
   normalizePlatform,
@@ -18,7 +17,7 @@ import {
 } from "@strata/oci-types";
 import { type BlobSource, downloadBlob, fetchSmallBlob } from "./blob.js";
 import { ClientContext, type Endpoint, type RegistryClientOptions } from "./client.js";
-import { AbortedError, RegistryError, isAbort } from "./errors.js";
+import { AbortedError, isAbort, RegistryError } from "./errors.js";
 import { fetchManifest, inContext } from "./manifest.js";
 import type { ImageSink, PullEvent, ResolvedImage } from "./types.js";
 
@@ -98,7 +97,8 @@ function wantedPlatform(p: string | Platform | undefined): Platform {
 
 function validateDescriptor(d: Descriptor, what: string): void {
   // CVE-2024-3727: a digest goes into URLs and paths only after strict validation
-  if (!isDigest(d.digest)) throw new RegistryError("INVALID_MANIFEST", `${what} has an invalid digest ${JSON.stringify(d.digest)}`);
+  if (!isDigest(d.digest))
+    throw new RegistryError("INVALID_MANIFEST", `${what} has an invalid digest ${JSON.stringify(d.digest)}`);
   if (!Number.isSafeInteger(d.size) || d.size < 0) {
     throw new RegistryError("INVALID_MANIFEST", `${what} has an invalid size ${JSON.stringify(d.size)}`);
   }
@@ -108,19 +108,25 @@ function refString(ref: Reference): string {
   return ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag ?? "latest"}`;
 }
 
-async function resolveWith(ctx: ClientContext, input: string | Reference, options: ResolveOptions): Promise<ResolvedImage> {
+async function resolveWith(
+  ctx: ClientContext,
+  input: string | Reference,
+  options: ResolveOptions,
+): Promise<ResolvedImage> {
   const reference = typeof input === "string" ? parseReference(input) : input;
   const want = wantedPlatform(options.platform);
   const endpoints = ctx.endpoints(reference.registry);
   let lastErr: unknown;
   for (const [i, ep] of endpoints.entries()) {
     try {
-      const image = await resolveOn(ctx, ep, reference, want, options.signal);
       // blobs: this endpoint first, then the others in order
-      origins.set(image, { endpoints: [ep, ...endpoints.filter((_, j) => j !== i)] });
+      const order = [ep, ...endpoints.filter((_, j) => j !== i)];
+      const image = await resolveOn(ctx, order, reference, want, options.signal);
+      origins.set(image, { endpoints: order });
       return image;
     } catch (err) {
-      if (isAbort(err) || options.signal?.aborted) throw abortError(err, refString(reference), options.signal);
+      if (isAbort(err) || options.signal?.aborted)
+        throw abortError(err, refString(reference), options.signal);
       lastErr = err;
       // mirror failed: fall back to the next mirror, then the origin. Errors about the image itself
       // (bad platform, schema1, bad manifest) would repeat on the origin, but the origin is the
@@ -137,11 +143,12 @@ function abortError(err: unknown, what: string, signal?: AbortSignal): unknown {
 
 async function resolveOn(
   ctx: ClientContext,
-  ep: Endpoint,
+  order: Endpoint[],
   reference: Reference,
   want: Platform,
   signal?: AbortSignal,
 ): Promise<ResolvedImage> {
+  const ep = order[0] as Endpoint;
   const target = { registry: reference.registry, repository: reference.repository };
   let doc: ParsedManifest = await fetchManifest(
     ctx,
@@ -153,7 +160,10 @@ async function resolveOn(
   let chosen: Descriptor | undefined;
   for (let depth = 0; doc.kind === "index"; depth++) {
     if (depth >= MAX_INDEX_DEPTH) {
-      throw new RegistryError("INVALID_MANIFEST", `${refString(reference)}: indexes nested more than ${MAX_INDEX_DEPTH} deep`);
+      throw new RegistryError(
+        "INVALID_MANIFEST",
+        `${refString(reference)}: indexes nested more than ${MAX_INDEX_DEPTH} deep`,
+      );
     }
     indexDoc ??= doc;
     try {
@@ -166,14 +176,19 @@ async function resolveOn(
   }
   const manifest = doc;
   const value = manifest.value;
-  if (!("config" in value)) throw new RegistryError("INVALID_MANIFEST", `${refString(reference)}: manifest has no config`);
+  if (!("config" in value))
+    throw new RegistryError("INVALID_MANIFEST", `${refString(reference)}: manifest has no config`);
   validateDescriptor(value.config, `${refString(reference)}: config`);
-  value.layers.forEach((l, i) => validateDescriptor(l, `${refString(reference)}: layer ${i}`));
+  for (const [i, l] of value.layers.entries()) validateDescriptor(l, `${refString(reference)}: layer ${i}`);
 
   const raw = await fetchSmallBlob(
     ctx,
-    [{ kind: "registry", ep }],
-    { repository: reference.repository, descriptor: value.config, label: `config of ${refString(reference)}` },
+    order.map((e) => ({ kind: "registry" as const, ep: e })),
+    {
+      repository: reference.repository,
+      descriptor: value.config,
+      label: `config of ${refString(reference)}`,
+    },
     MAX_CONFIG_BYTES,
     signal,
   );
@@ -187,7 +202,11 @@ async function resolveOn(
   const platform: Platform = normalizePlatform({
     os: cfg.os,
     architecture: cfg.architecture,
-    ...(cfg.variant ? { variant: cfg.variant } : chosen?.platform?.variant ? { variant: chosen.platform.variant } : {}),
+    ...(cfg.variant
+      ? { variant: cfg.variant }
+      : chosen?.platform?.variant
+        ? { variant: chosen.platform.variant }
+        : {}),
     ...(cfg["os.version"] ? { "os.version": cfg["os.version"] } : {}),
   });
   const image: ResolvedImage = {
@@ -243,7 +262,10 @@ async function pullWith(
         for (const u of layer.urls ?? []) {
           try {
             const url = new URL(u);
-            if ((url.protocol === "https:" || (url.protocol === "http:" && ctx.policy.isInsecure(url.host))) && !url.username) {
+            if (
+              (url.protocol === "https:" || (url.protocol === "http:" && ctx.policy.isInsecure(url.host))) &&
+              !url.username
+            ) {
               sources.push({ kind: "url", url });
             }
           } catch {
@@ -268,7 +290,9 @@ async function pullWith(
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(ctx.concurrency, Math.max(1, image.layers.length)) }, worker));
+    await Promise.all(
+      Array.from({ length: Math.min(ctx.concurrency, Math.max(1, image.layers.length)) }, worker),
+    );
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
   }

@@ -3,7 +3,7 @@
  * 408, 429 and 5xx (the set go-containerregistry and containerd use).
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { AbortedError, NetworkError, RegistryError, TooManyRequestsError } from "./errors.js";
+import { AbortedError, NetworkError, RegistryError } from "./errors.js";
 
 export interface RetryOptions {
   /** Further attempts after the first (default 4). */
@@ -24,7 +24,11 @@ export const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 export class RetryableError extends RegistryError {
   readonly retryAfterMs?: number;
   constructor(inner: RegistryError, retryAfterMs?: number) {
-    super(inner.code, inner.message, inner.status === undefined ? { cause: inner } : { cause: inner, status: inner.status });
+    super(
+      inner.code,
+      inner.message,
+      inner.status === undefined ? { cause: inner } : { cause: inner, status: inner.status },
+    );
     if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs;
   }
   get inner(): RegistryError {
@@ -54,12 +58,6 @@ export function isRetryable(err: unknown): boolean {
   return err instanceof RetryableError || err instanceof NetworkError;
 }
 
-export interface RetryContext {
-  attempt: number;
-  signal?: AbortSignal;
-  onRetry?: (attempt: number, delayMs: number, err: RegistryError) => void;
-}
-
 /**
  * Run `fn` until it succeeds, throws a non-retryable error, or retries are exhausted. The error thrown
  * at the end is the inner (unwrapped) error.
@@ -68,7 +66,10 @@ export async function withRetry<T>(
   what: string,
   opts: RetryOptions,
   fn: (attempt: number) => Promise<T>,
-  ctx: { signal?: AbortSignal; onRetry?: (attempt: number, delayMs: number, err: RegistryError) => void } = {},
+  ctx: {
+    signal?: AbortSignal;
+    onRetry?: (attempt: number, delayMs: number, err: RegistryError) => void;
+  } = {},
 ): Promise<T> {
   const retries = opts.retries ?? 4;
   for (let attempt = 0; ; attempt++) {
@@ -81,10 +82,8 @@ export async function withRetry<T>(
       const inner = e instanceof RetryableError ? e.inner : e;
       const retryAfter = e instanceof RetryableError ? e.retryAfterMs : undefined;
       if (attempt >= retries) throw inner;
-      if (retryAfter !== undefined && retryAfter > (opts.maxRetryAfterMs ?? 60_000)) {
-        if (inner instanceof TooManyRequestsError) throw inner;
-        throw inner;
-      }
+      // the server asks for a longer pause than we are willing to wait: fail now, saying so
+      if (retryAfter !== undefined && retryAfter > (opts.maxRetryAfterMs ?? 60_000)) throw inner;
       const delay = Math.max(retryAfter ?? 0, backoffDelay(attempt, opts));
       ctx.onRetry?.(attempt + 1, delay, inner);
       try {

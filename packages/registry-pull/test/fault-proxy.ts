@@ -2,7 +2,14 @@
  * A fault-injecting HTTP proxy on 127.0.0.1 in front of a real registry (tests only). Rules match
  * requests and misbehave a given number of times; everything else is forwarded untouched.
  */
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 
 export type Fault =
@@ -21,7 +28,14 @@ export type Fault =
   /** Answer 401 with the last challenge the upstream sent, plus error="invalid_token". */
   | { kind: "expired-token" }
   /** Answer with a body and Content-Type of our choosing. */
-  | { kind: "body"; status?: number; contentType: string; body: Buffer; headers?: Record<string, string>; chunked?: boolean }
+  | {
+      kind: "body";
+      status?: number;
+      contentType: string;
+      body: Buffer;
+      headers?: Record<string, string>;
+      chunked?: boolean;
+    }
   /** Redirect to `${target}${path}`. */
   | { kind: "redirect"; target: string; status?: number };
 
@@ -69,7 +83,12 @@ export async function startFaultProxy(upstream: string, rules: Rule[] = []): Pro
     );
     if (rule) rule.times = (rule.times ?? 1) - 1;
     const fault = rule?.fault;
-    seen.push({ method: req.method ?? "", path, headers: req.headers, ...(fault ? { fault: fault.kind } : {}) });
+    seen.push({
+      method: req.method ?? "",
+      path,
+      headers: req.headers,
+      ...(fault ? { fault: fault.kind } : {}),
+    });
     if (fault?.kind === "status") {
       res.writeHead(fault.status, fault.headers ?? {});
       res.end(fault.body ?? "");
@@ -118,7 +137,10 @@ export async function startFaultProxy(upstream: string, rules: Rule[] = []): Pro
             c = Buffer.from(c);
             c[fault.offset - sent] = (c[fault.offset - sent] as number) ^ 0xff;
           }
-          if ((fault?.kind === "reset" || fault?.kind === "truncate") && sent + c.length >= fault.afterBytes) {
+          if (
+            (fault?.kind === "reset" || fault?.kind === "truncate") &&
+            sent + c.length >= fault.afterBytes
+          ) {
             const part = c.subarray(0, Math.max(0, fault.afterBytes - sent));
             upRes.destroy();
             res.write(part, () => {

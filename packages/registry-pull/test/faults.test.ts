@@ -14,7 +14,13 @@ import {
   tarLayer,
 } from "@strata/testkit";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createRegistryClient, type PullEvent, pullImage, type RegistryClientOptions, resolveImage } from "../src/index.js";
+import {
+  createRegistryClient,
+  type PullEvent,
+  pullImage,
+  type RegistryClientOptions,
+  resolveImage,
+} from "../src/index.js";
 import { type FaultProxy, type Rule, startFaultProxy } from "./fault-proxy.js";
 import { RecordingSink } from "./helpers.js";
 
@@ -22,12 +28,16 @@ const LAYER_BYTES = 256 * 1024;
 
 async function bigImage(): Promise<BuiltImage> {
   const small = await tarLayer([{ type: "file", path: "small", content: "hello" }], { compression: "gzip" });
-  const big = await tarLayer([{ type: "file", path: "big", content: randomBytes(LAYER_BYTES) }], { compression: "gzip" });
+  const big = await tarLayer([{ type: "file", path: "big", content: randomBytes(LAYER_BYTES) }], {
+    compression: "gzip",
+  });
   return buildImage({ layers: [small, big] });
 }
 
 /** A stand-in for blob storage on another port: serves blobs by digest and records request headers. */
-async function startBlobStore(blobs: Map<string, Buffer>): Promise<{ url: string; seen: IncomingHttpHeaders[]; stop(): Promise<void> }> {
+async function startBlobStore(
+  blobs: Map<string, Buffer>,
+): Promise<{ url: string; seen: IncomingHttpHeaders[]; stop(): Promise<void> }> {
   const seen: IncomingHttpHeaders[] = [];
   const server: Server = createServer((req, res) => {
     seen.push(req.headers);
@@ -52,7 +62,6 @@ async function startBlobStore(blobs: Map<string, Buffer>): Promise<{ url: string
   };
 }
 
-const BLOB = /\/v2\/test\/big\/blobs\/sha256:/;
 const MANIFEST = /\/v2\/test\/big\/manifests\//;
 
 describe("faults in front of an anonymous registry", () => {
@@ -94,8 +103,16 @@ describe("faults in front of an anonymous registry", () => {
   }
 
   const recovers: { name: string; rules: () => Rule[]; resumed: boolean }[] = [
-    { name: "connection reset mid-blob", rules: () => [{ method: "GET", path: bigPath(), fault: { kind: "reset", afterBytes: 100_000 } }], resumed: true },
-    { name: "truncated body", rules: () => [{ method: "GET", path: bigPath(), fault: { kind: "truncate", afterBytes: 70_000 } }], resumed: true },
+    {
+      name: "connection reset mid-blob",
+      rules: () => [{ method: "GET", path: bigPath(), fault: { kind: "reset", afterBytes: 100_000 } }],
+      resumed: true,
+    },
+    {
+      name: "truncated body",
+      rules: () => [{ method: "GET", path: bigPath(), fault: { kind: "truncate", afterBytes: 70_000 } }],
+      resumed: true,
+    },
     {
       name: "503 then success",
       rules: () => [{ method: "GET", path: bigPath(), fault: { kind: "status", status: 503 }, times: 2 }],
@@ -103,7 +120,13 @@ describe("faults in front of an anonymous registry", () => {
     },
     {
       name: "429 with Retry-After",
-      rules: () => [{ method: "GET", path: bigPath(), fault: { kind: "status", status: 429, headers: { "retry-after": "1" } } }],
+      rules: () => [
+        {
+          method: "GET",
+          path: bigPath(),
+          fault: { kind: "status", status: 429, headers: { "retry-after": "1" } },
+        },
+      ],
       resumed: false,
     },
     {
@@ -141,7 +164,9 @@ describe("faults in front of an anonymous registry", () => {
   });
 
   it("one flipped byte: DIGEST_MISMATCH naming the blob; the writer is aborted, nothing committed", async () => {
-    const { error, sink } = await pull([{ method: "GET", path: bigPath(), fault: { kind: "flip", offset: 12_345 } }]);
+    const { error, sink } = await pull([
+      { method: "GET", path: bigPath(), fault: { kind: "flip", offset: 12_345 } },
+    ]);
     expect(error).toMatchObject({ code: "DIGEST_MISMATCH", message: expect.stringContaining(bigDigest()) });
     expect(sink.calls.some((c) => c.startsWith("abort 1"))).toBe(true);
     expect(sink.calls).not.toContain("commit 1");
@@ -159,28 +184,53 @@ describe("faults in front of an anonymous registry", () => {
 
   it("429 for ever: TOO_MANY_REQUESTS after the retries", async () => {
     const { error, sink } = await pull(
-      [{ path: MANIFEST, fault: { kind: "status", status: 429, headers: { "retry-after": "0", "ratelimit-limit": "100;w=21600" } }, times: Infinity }],
+      [
+        {
+          path: MANIFEST,
+          fault: {
+            kind: "status",
+            status: 429,
+            headers: { "retry-after": "0", "ratelimit-limit": "100;w=21600" },
+          },
+          times: Infinity,
+        },
+      ],
       { retry: { retries: 2, baseDelayMs: 1 } },
     );
-    expect(error).toMatchObject({ code: "TOO_MANY_REQUESTS", message: expect.stringContaining("100;w=21600") });
+    expect(error).toMatchObject({
+      code: "TOO_MANY_REQUESTS",
+      message: expect.stringContaining("100;w=21600"),
+    });
     expect(sink.calls).toEqual([]);
   });
 
   it("Retry-After longer than we wait: TOO_MANY_REQUESTS at once", async () => {
-    const { error } = await pull([{ path: MANIFEST, fault: { kind: "status", status: 429, headers: { "retry-after": "3600" } } }]);
+    const { error } = await pull([
+      { path: MANIFEST, fault: { kind: "status", status: 429, headers: { "retry-after": "3600" } } },
+    ]);
     expect(error).toMatchObject({ code: "TOO_MANY_REQUESTS", retryAfter: 3600 });
   });
 
   it("wrong Docker-Content-Digest on the manifest: DIGEST_MISMATCH", async () => {
     const fake = `sha256:${"0".repeat(64)}`;
-    const { error } = await pull([{ path: MANIFEST, fault: { kind: "headers", headers: { "docker-content-digest": fake } }, times: Infinity }]);
+    const { error } = await pull([
+      {
+        path: MANIFEST,
+        fault: { kind: "headers", headers: { "docker-content-digest": fake } },
+        times: Infinity,
+      },
+    ]);
     expect(error).toMatchObject({ code: "DIGEST_MISMATCH" });
   });
 
   it("wrong Docker-Content-Digest on a blob: DIGEST_MISMATCH, no bytes kept", async () => {
     const fake = `sha256:${"1".repeat(64)}`;
     const { error, sink } = await pull([
-      { path: bigPath(), fault: { kind: "headers", headers: { "docker-content-digest": fake } }, times: Infinity },
+      {
+        path: bigPath(),
+        fault: { kind: "headers", headers: { "docker-content-digest": fake } },
+        times: Infinity,
+      },
     ]);
     expect(error).toMatchObject({ code: "DIGEST_MISMATCH" });
     expect(sink.calls).not.toContain("commitImage");
@@ -188,7 +238,9 @@ describe("faults in front of an anonymous registry", () => {
 
   it("a flipped byte in a manifest pulled by digest: DIGEST_MISMATCH", async () => {
     proxy.rules = [{ method: "GET", path: MANIFEST, fault: { kind: "flip", offset: 30 }, times: Infinity }];
-    await expect(resolveImage(`${proxy.host}/test/big@${img.digest}`, opts)).rejects.toMatchObject({ code: "DIGEST_MISMATCH" });
+    await expect(resolveImage(`${proxy.host}/test/big@${img.digest}`, opts)).rejects.toMatchObject({
+      code: "DIGEST_MISMATCH",
+    });
   });
 
   it("cancellation by AbortSignal: ABORTED, the writer is aborted, nothing committed", async () => {
@@ -211,7 +263,9 @@ describe("faults in front of an anonymous registry", () => {
     proxy.rules = [];
     const sink = new RecordingSink();
     sink.failOpen = 1;
-    await expect(pullImage(`${proxy.host}/test/big:latest`, sink, opts)).rejects.toThrow(/sink cannot open layer 1/);
+    await expect(pullImage(`${proxy.host}/test/big:latest`, sink, opts)).rejects.toThrow(
+      /sink cannot open layer 1/,
+    );
     expect(sink.calls).not.toContain("commitImage");
   });
 });
@@ -267,12 +321,18 @@ describe("faults in front of a token-auth registry", () => {
   });
 
   it("a redirect to another port never receives Authorization", async () => {
-    proxy.rules = [{ method: "GET", path: /\/blobs\//, fault: { kind: "redirect", target: store.url }, times: Infinity }];
+    proxy.rules = [
+      { method: "GET", path: /\/blobs\//, fault: { kind: "redirect", target: store.url }, times: Infinity },
+    ];
     const sink = new RecordingSink();
     await pullImage(`${proxy.host}/test/big:latest`, sink, opts);
     expect(sink.layers.get(1)).toEqual(img.layers[1]?.blob);
     // the registry side did get credentials, the blob store (config + 2 layers) never
-    expect(proxy.seen.filter((r) => /\/blobs\//.test(r.path)).every((r) => /^Bearer /.test(String(r.headers.authorization)))).toBe(true);
+    expect(
+      proxy.seen
+        .filter((r) => /\/blobs\//.test(r.path))
+        .every((r) => /^Bearer /.test(String(r.headers.authorization))),
+    ).toBe(true);
     expect(store.seen.length).toBe(3);
     for (const h of store.seen) {
       expect(h.authorization).toBeUndefined();
@@ -284,10 +344,16 @@ describe("faults in front of a token-auth registry", () => {
     proxy.rules = [
       {
         path: /\/v2\//,
-        fault: { kind: "status", status: 401, headers: { "www-authenticate": 'Bearer realm="http://strata-test.invalid/token",service="x"' } },
+        fault: {
+          kind: "status",
+          status: 401,
+          headers: { "www-authenticate": 'Bearer realm="http://strata-test.invalid/token",service="x"' },
+        },
         times: Infinity,
       },
     ];
-    await expect(resolveImage(`${proxy.host}/test/big:latest`, opts)).rejects.toMatchObject({ code: "INSECURE_REALM" });
+    await expect(resolveImage(`${proxy.host}/test/big:latest`, opts)).rejects.toMatchObject({
+      code: "INSECURE_REALM",
+    });
   });
 });

@@ -46,7 +46,7 @@ export async function image(
     // pseudo-random content so gzip does not shrink it to nothing and each layer differs
     const content = createHash("sha256").update(`${tag}-${i}`).digest();
     const body = Buffer.alloc(size);
-    for (let j = 0; j < size; j++) body[j] = content[j % 32] as number ^ (j * 7) % 251;
+    for (let j = 0; j < size; j++) body[j] = (content[j % 32] as number) ^ ((j * 7) % 251);
     layers.push(
       await tarLayer(
         [
@@ -99,7 +99,9 @@ export function sha256(bytes: Uint8Array): string {
 }
 
 /** Check an OCI layout holds exactly the image's manifest, config and layers, with the right bytes. */
-export async function readLayout(dir: string): Promise<{ index: { manifests: { digest: string; annotations?: Record<string, string> }[] } }> {
+export async function readLayout(
+  dir: string,
+): Promise<{ index: { manifests: { digest: string; annotations?: Record<string, string> }[] } }> {
   const layout = JSON.parse(await readFile(join(dir, "oci-layout"), "utf8"));
   if (layout.imageLayoutVersion !== "1.0.0") throw new Error("bad oci-layout");
   return { index: JSON.parse(await readFile(join(dir, "index.json"), "utf8")) };

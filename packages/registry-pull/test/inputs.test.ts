@@ -29,26 +29,51 @@ describe("bad input", () => {
     proxy.rules = [];
   });
 
-  it.each([
-    ["-app"],
-    ["app:"],
-    ["app:bad tag"],
-    ["app@sha256:../../x"],
-    ["app@sha256:1234"],
-    [""],
-    ["a//b"],
-  ])("malformed reference %j: INVALID_REFERENCE / INVALID_DIGEST before any request", async (ref) => {
-    await expect(resolveImage(ref, opts)).rejects.toMatchObject({ code: expect.stringMatching(/^INVALID_(REFERENCE|DIGEST)$/) });
-  });
+  it.each([["-app"], ["app:"], ["app:bad tag"], ["app@sha256:../../x"], ["app@sha256:1234"], [""], ["a//b"]])(
+    "malformed reference %j: INVALID_REFERENCE / INVALID_DIGEST before any request",
+    async (ref) => {
+      await expect(resolveImage(ref, opts)).rejects.toMatchObject({
+        code: expect.stringMatching(/^INVALID_(REFERENCE|DIGEST)$/),
+      });
+    },
+  );
 
   const schema1 = Buffer.from(
-    JSON.stringify({ schemaVersion: 1, name: "test/app", tag: "latest", architecture: "amd64", fsLayers: [], history: [] }),
+    JSON.stringify({
+      schemaVersion: 1,
+      name: "test/app",
+      tag: "latest",
+      architecture: "amd64",
+      fsLayers: [],
+      history: [],
+    }),
   );
   const big = Buffer.from(JSON.stringify({ schemaVersion: 2, pad: "x".repeat(4 * 1024 * 1024 + 10) }));
-  const cases: { name: string; contentType: string; body: Buffer; code: string; headers?: Record<string, string> }[] = [
-    { name: "schema1 (signed)", contentType: "application/vnd.docker.distribution.manifest.v1+prettyjws", body: schema1, code: "SCHEMA1_UNSUPPORTED" },
-    { name: "schema1 body under a JSON type", contentType: "application/json", body: schema1, code: "SCHEMA1_UNSUPPORTED" },
-    { name: "manifest over 4 MiB", contentType: "application/vnd.oci.image.manifest.v1+json", body: big, code: "MANIFEST_TOO_LARGE" },
+  const cases: {
+    name: string;
+    contentType: string;
+    body: Buffer;
+    code: string;
+    headers?: Record<string, string>;
+  }[] = [
+    {
+      name: "schema1 (signed)",
+      contentType: "application/vnd.docker.distribution.manifest.v1+prettyjws",
+      body: schema1,
+      code: "SCHEMA1_UNSUPPORTED",
+    },
+    {
+      name: "schema1 body under a JSON type",
+      contentType: "application/json",
+      body: schema1,
+      code: "SCHEMA1_UNSUPPORTED",
+    },
+    {
+      name: "manifest over 4 MiB",
+      contentType: "application/vnd.oci.image.manifest.v1+json",
+      body: big,
+      code: "MANIFEST_TOO_LARGE",
+    },
     {
       name: "unknown media type",
       contentType: "application/vnd.example.unknown+json",
@@ -62,7 +87,11 @@ describe("bad input", () => {
         JSON.stringify({
           schemaVersion: 2,
           mediaType: "application/vnd.oci.image.manifest.v1+json",
-          config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: `sha256:${"a".repeat(64)}`, size: 2 },
+          config: {
+            mediaType: "application/vnd.oci.image.config.v1+json",
+            digest: `sha256:${"a".repeat(64)}`,
+            size: 2,
+          },
           layers: [],
         }),
       ),
@@ -86,9 +115,21 @@ describe("bad input", () => {
     // HEAD fails, GET streams chunked (no Content-Length): the reader stops at the cap
     proxy.rules = [
       { method: "HEAD", path: /\/manifests\//, fault: { kind: "status", status: 405 }, times: Infinity },
-      { method: "GET", path: /\/manifests\//, fault: { kind: "body", contentType: "application/vnd.oci.image.manifest.v1+json", body: big, chunked: true }, times: Infinity },
+      {
+        method: "GET",
+        path: /\/manifests\//,
+        fault: {
+          kind: "body",
+          contentType: "application/vnd.oci.image.manifest.v1+json",
+          body: big,
+          chunked: true,
+        },
+        times: Infinity,
+      },
     ];
-    await expect(resolveImage(`${proxy.host}/test/app:latest`, opts)).rejects.toMatchObject({ code: "MANIFEST_TOO_LARGE" });
+    await expect(resolveImage(`${proxy.host}/test/app:latest`, opts)).rejects.toMatchObject({
+      code: "MANIFEST_TOO_LARGE",
+    });
   });
 });
 
@@ -132,7 +173,11 @@ describe("foreign layer URLs (CVE-2020-15157)", () => {
       },
     });
     const proxy = await startFaultProxy(reg.url, [
-      { path: /\/manifests\//, fault: { kind: "body", contentType: foreign.mediaType, body: foreign.manifest }, times: Infinity },
+      {
+        path: /\/manifests\//,
+        fault: { kind: "body", contentType: foreign.mediaType, body: foreign.manifest },
+        times: Infinity,
+      },
     ]);
     try {
       if (serve) spy.blobs.set(layer.digest, layer.blob);
@@ -146,7 +191,9 @@ describe("foreign layer URLs (CVE-2020-15157)", () => {
       expect(spy.seen).toHaveLength(1);
       expect(spy.seen[0]?.authorization).toBeUndefined();
       // the registry itself did get credentials
-      expect(proxy.seen.some((r) => /\/blobs\//.test(r.path) && /^Basic /.test(String(r.headers.authorization)))).toBe(true);
+      expect(
+        proxy.seen.some((r) => /\/blobs\//.test(r.path) && /^Basic /.test(String(r.headers.authorization))),
+      ).toBe(true);
       expect(proxy.seen.some((r) => r.path.includes(layer.digest))).toBe(!serve);
     } finally {
       await proxy.stop();

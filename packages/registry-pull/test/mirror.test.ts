@@ -68,14 +68,18 @@ describe("registry mirrors", () => {
   });
 
   it("a mirror that fails on blobs: the blobs come from the origin", async () => {
-    mirrorProxy.rules = [{ path: /\/blobs\/sha256:/, fault: { kind: "status", status: 503 }, times: Infinity }];
+    mirrorProxy.rules = [
+      { path: /\/blobs\/sha256:/, fault: { kind: "status", status: 503 }, times: Infinity },
+    ];
     const sink = new RecordingSink();
     const client = createRegistryClient(opts([mirrorProxy.url]));
     try {
-      // config comes with the manifest from the resolving endpoint, so resolving fails over as a whole
       const img = await client.pull(ref(), sink);
       expect(img.manifestDigest).toBe(images.indexHost.digest);
-      expect(originProxy.seen.some((r) => r.path.includes("/blobs/"))).toBe(true);
+      expect(sink.layers.get(1)).toEqual(images.indexHost.layers[1]?.blob);
+      // manifests from the mirror, config and layers from the origin
+      expect(originProxy.seen.some((r) => r.path.includes("/manifests/"))).toBe(false);
+      expect(originProxy.seen.filter((r) => r.path.includes("/blobs/"))).toHaveLength(3);
     } finally {
       await client.close();
     }
@@ -85,8 +89,8 @@ describe("registry mirrors", () => {
     expect(() => createRegistryClient({ mirrors: { "docker.io": ["http://mirror.example.com"] } })).toThrow(
       expect.objectContaining({ code: "INVALID_OPTION" }),
     );
-    expect(() => createRegistryClient({ mirrors: { "docker.io": ["https://mirror.example.com/sub"] } })).toThrow(
-      expect.objectContaining({ code: "INVALID_OPTION" }),
-    );
+    expect(() =>
+      createRegistryClient({ mirrors: { "docker.io": ["https://mirror.example.com/sub"] } }),
+    ).toThrow(expect.objectContaining({ code: "INVALID_OPTION" }));
   });
 });

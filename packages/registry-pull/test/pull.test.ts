@@ -9,8 +9,8 @@ import {
   createRegistryClient,
   OciLayoutSink,
   type PullEvent,
-  type RegistryClientOptions,
   pullImage,
+  type RegistryClientOptions,
   resolveImage,
 } from "../src/index.js";
 import {
@@ -73,7 +73,10 @@ describe.each(modes)("pull with auth=%s", (auth) => {
     expect(img.platform.os).toBe("linux");
     const { index } = await readLayout(dir);
     expect(index.manifests).toEqual([
-      expect.objectContaining({ digest: want.manifest.digest, annotations: { "org.opencontainers.image.ref.name": tag } }),
+      expect.objectContaining({
+        digest: want.manifest.digest,
+        annotations: { "org.opencontainers.image.ref.name": tag },
+      }),
     ]);
     for (const layer of want.manifest.layers) {
       const bytes = await blobBytes(dir, layer.digest);
@@ -83,10 +86,14 @@ describe.each(modes)("pull with auth=%s", (auth) => {
     expect(await blobBytes(dir, want.manifest.configDigest)).toEqual(want.manifest.config);
     // progress: every layer waits, downloads to its full size, verifies and is done
     for (const [i, layer] of want.manifest.layers.entries()) {
-      const mine = events.filter((e) => e.type === "layer" && e.index === i).map((e) => (e.type === "layer" ? e.status : ""));
+      const mine = events
+        .filter((e) => e.type === "layer" && e.index === i)
+        .map((e) => (e.type === "layer" ? e.status : ""));
       expect(mine[0]).toBe("waiting");
       expect(mine.slice(-2)).toEqual(["verifying", "done"]);
-      const last = events.filter((e) => e.type === "layer" && e.index === i && e.status === "downloading").at(-1);
+      const last = events
+        .filter((e) => e.type === "layer" && e.index === i && e.status === "downloading")
+        .at(-1);
       expect(last).toMatchObject({ bytes: layer.size, total: layer.size });
     }
     expect(events.at(-1)?.type).toBe("committed");
@@ -100,7 +107,9 @@ describe.each(modes)("pull with auth=%s", (auth) => {
       await client.pull(ref, new OciLayoutSink(dir));
       const events: PullEvent[] = [];
       await client.pull(ref, new OciLayoutSink(dir), { onProgress: (e) => events.push(e) });
-      const statuses = events.filter((e) => e.type === "layer").map((e) => (e.type === "layer" ? e.status : ""));
+      const statuses = events
+        .filter((e) => e.type === "layer")
+        .map((e) => (e.type === "layer" ? e.status : ""));
       expect(statuses.filter((s) => s === "present")).toHaveLength(images.ociPlain.layers.length);
       expect(statuses).not.toContain("downloading");
     } finally {
@@ -113,7 +122,9 @@ describe.each(modes)("pull with auth=%s", (auth) => {
     const img = await resolveImage(`${reg.host}/test/app:index`, { ...opts, platform: other });
     expect(img.platform.architecture).toBe(other.split("/")[1]);
     expect(img.manifestDigest).not.toBe(images.indexHost.digest);
-    await expect(resolveImage(`${reg.host}/test/app:index`, { ...opts, platform: "linux/s390x" })).rejects.toMatchObject({
+    await expect(
+      resolveImage(`${reg.host}/test/app:index`, { ...opts, platform: "linux/s390x" }),
+    ).rejects.toMatchObject({
       code: "NO_MATCHING_PLATFORM",
     });
   });
@@ -125,7 +136,9 @@ describe.each(modes)("pull with auth=%s", (auth) => {
     });
     const missing = resolveImage(`${reg.host}/test/missing:latest`, opts);
     await expect(missing).rejects.toMatchObject({ message: expect.stringMatching(/test\/missing/) });
-    await expect(missing).rejects.toMatchObject({ code: auth === "token" ? expect.stringMatching(/NOT_FOUND|UNAUTHORIZED/) : "NOT_FOUND" });
+    await expect(missing).rejects.toMatchObject({
+      code: auth === "token" ? expect.stringMatching(/NOT_FOUND|UNAUTHORIZED/) : "NOT_FOUND",
+    });
   });
 
   if (auth !== "none") {
@@ -133,7 +146,10 @@ describe.each(modes)("pull with auth=%s", (auth) => {
       const { credentials: _c, ...anon } = opts;
       const p = resolveImage(`${reg.host}/test/app:oci`, anon);
       if (auth === "basic") {
-        await expect(p).rejects.toMatchObject({ code: "UNAUTHORIZED", message: expect.stringMatching(/log in/) });
+        await expect(p).rejects.toMatchObject({
+          code: "UNAUTHORIZED",
+          message: expect.stringMatching(/log in/),
+        });
       } else {
         // the token server gives anonymous users pull: anonymous bearer works
         await expect(p).resolves.toMatchObject({ manifestDigest: images.ociPlain.digest });
@@ -142,14 +158,27 @@ describe.each(modes)("pull with auth=%s", (auth) => {
 
     it("wrong password: UNAUTHORIZED", async () => {
       const bad = { ...opts, credentials: { [reg.host]: { username: "strata", password: "wrong" } } };
-      await expect(resolveImage(`${reg.host}/test/app:oci`, bad)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+      await expect(resolveImage(`${reg.host}/test/app:oci`, bad)).rejects.toMatchObject({
+        code: "UNAUTHORIZED",
+      });
     });
   }
 
   it("writes layers to the sink in order, commits each once, then the image", async () => {
     const sink = new RecordingSink();
     const img = await pullImage(`${reg.host}/test/app:oci`, sink, { ...opts, concurrency: 1 });
-    expect(sink.calls).toEqual(["has 0", "open 0", "commit 0", "has 1", "open 1", "commit 1", "has 2", "open 2", "commit 2", "commitImage"]);
+    expect(sink.calls).toEqual([
+      "has 0",
+      "open 0",
+      "commit 0",
+      "has 1",
+      "open 1",
+      "commit 1",
+      "has 2",
+      "open 2",
+      "commit 2",
+      "commitImage",
+    ]);
     for (const [i, layer] of images.ociPlain.layers.entries()) expect(sink.layers.get(i)).toEqual(layer.blob);
     expect(sink.committed).toBe(img);
   });
@@ -168,7 +197,10 @@ describe("token auth details", () => {
   });
 
   it("falls back from the OAuth POST form to GET, and caches the token per scope", async () => {
-    const client = createRegistryClient({ dockerConfig: false, credentials: { [reg.host]: reg.credentials ?? {} } });
+    const client = createRegistryClient({
+      dockerConfig: false,
+      credentials: { [reg.host]: reg.credentials ?? {} },
+    });
     try {
       const before = reg.tokenServer?.requests.length ?? 0;
       await client.pull(`${reg.host}/test/app:oci`, new RecordingSink());
@@ -189,10 +221,19 @@ describe("token auth details", () => {
     try {
       const path = join(dir, "config.json");
       const c = reg.credentials ?? { username: "", password: "" };
-      await writeFile(path, JSON.stringify({ auths: { [`http://${reg.host}`]: { auth: Buffer.from(`${c.username}:${c.password}`).toString("base64") } } }));
+      await writeFile(
+        path,
+        JSON.stringify({
+          auths: {
+            [`http://${reg.host}`]: { auth: Buffer.from(`${c.username}:${c.password}`).toString("base64") },
+          },
+        }),
+      );
       const img = await resolveImage(`${reg.host}/test/app:oci`, { dockerConfig: path });
       expect(img.manifestDigest).toBe(images.ociPlain.digest);
-      await expect(resolveImage(`${reg.host}/test/app:oci`, { dockerConfig: join(dir, "absent.json") })).rejects.toMatchObject({
+      await expect(
+        resolveImage(`${reg.host}/test/app:oci`, { dockerConfig: join(dir, "absent.json") }),
+      ).rejects.toMatchObject({
         code: "UNAUTHORIZED",
       });
     } finally {

@@ -116,6 +116,7 @@ export class RegistryClient {
       actions: "pull,push",
       expect: [200, 404],
     });
+    await head.body?.cancel();
     if (head.status === 200 && !options.force) return;
     let res = await this.request("POST", `/v2/${repository}/blobs/uploads/`, { repository, expect: [202] });
     let location = uploadLocation(res, this.url);
@@ -137,21 +138,23 @@ export class RegistryClient {
       }
       const put = new URL(location);
       put.searchParams.set("digest", blob.digest);
-      await this.request("PUT", put.toString(), {
+      const done = await this.request("PUT", put.toString(), {
         repository,
         headers: { "content-length": "0" },
         expect: [201],
       });
+      await done.body?.cancel();
       return;
     }
     const put = new URL(location);
     put.searchParams.set("digest", blob.digest);
-    await this.request("PUT", put.toString(), {
+    const done = await this.request("PUT", put.toString(), {
       repository,
       body: blob.data,
       headers: { "content-type": "application/octet-stream", "content-length": String(blob.data.length) },
       expect: [201],
     });
+    await done.body?.cancel();
   }
 
   /** PUT a manifest under a tag or digest; returns the digest the registry reports. */
@@ -236,10 +239,6 @@ export interface PushOptions {
   force?: boolean;
 }
 
-function clientFor(target: RegistryTarget | string, options: PushOptions): RegistryClient {
-  return new RegistryClient(target, options.credentials);
-}
-
 /** Push an image's blobs and then its manifest under `reference` (a tag or its digest). Returns the digest. */
 export async function pushImage(
   target: RegistryTarget | string,
@@ -248,7 +247,7 @@ export async function pushImage(
   image: BuiltImage,
   options: PushOptions = {},
 ): Promise<string> {
-  const client = clientFor(target, options);
+  const client = new RegistryClient(target, options.credentials);
   for (const blob of image.blobs) await client.pushBlob(repository, blob, options);
   await client.putManifest(repository, reference, image.mediaType, image.manifest);
   return image.digest;
@@ -262,7 +261,7 @@ export async function pushIndex(
   index: BuiltIndex,
   options: PushOptions = {},
 ): Promise<string> {
-  const client = clientFor(target, options);
+  const client = new RegistryClient(target, options.credentials);
   for (const image of index.manifests) {
     for (const blob of image.blobs) await client.pushBlob(repository, blob, options);
     await client.putManifest(repository, image.digest, image.mediaType, image.manifest);

@@ -28,6 +28,8 @@ export interface StartRegistryOptions {
   proxyCredentials?: Credentials;
   /** Default REGISTRY_BINARY. */
   binary?: string;
+  /** Name prefix of the temp dir under os.tmpdir(). Default "strata-test-registry-". */
+  tempPrefix?: string;
   /** How long to wait for /v2/ to answer. Default 30 s. */
   startTimeoutMs?: number;
 }
@@ -125,10 +127,11 @@ async function waitReady(
   url: string,
   child: ChildProcess,
   timeoutMs: number,
+  failed: () => boolean,
 ): Promise<"ready" | "exited" | "timeout"> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) return "exited";
+    if (failed() || child.exitCode !== null || child.signalCode !== null) return "exited";
     try {
       const res = await fetch(`${url}/v2/`);
       await res.body?.cancel();
@@ -161,7 +164,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   const firstUser = Object.entries(users)[0];
   const credentials =
     auth !== "none" && firstUser ? { username: firstUser[0], password: firstUser[1] } : undefined;
-  const dir = await mkdtemp(join(tmpdir(), "strata-test-registry-"));
+  const dir = await mkdtemp(join(tmpdir(), options.tempPrefix ?? "strata-test-registry-"));
   const storageDir = join(dir, "storage");
   let tokenServer: TokenServer | undefined;
   try {
@@ -197,20 +200,27 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       };
       child.stdout?.on("data", collect);
       child.stderr?.on("data", collect);
-      const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
+      let spawnError: Error | undefined;
+      child.once("error", (e) => {
+        spawnError = e;
+      });
       live.add(child);
       child.once("exit", () => live.delete(child));
       const url = `http://127.0.0.1:${port}`;
-      const state = await Promise.race([
-        waitReady(url, child, options.startTimeoutMs ?? 30_000),
-        spawnError.then((e) => {
-          throw new TestkitError(
-            "REGISTRY_START_FAILED",
-            `cannot run ${binary}: ${e.message} (install the docker-registry apt package)`,
-            { cause: e },
-          );
-        }),
-      ]);
+      const state = await waitReady(
+        url,
+        child,
+        options.startTimeoutMs ?? 30_000,
+        () => spawnError !== undefined,
+      );
+      if (spawnError) {
+        live.delete(child);
+        throw new TestkitError(
+          "REGISTRY_START_FAILED",
+          `cannot run ${binary}: ${spawnError.message} (install the docker-registry apt package)`,
+          { cause: spawnError },
+        );
+      }
       if (state === "ready") {
         let stopped = false;
         const ts = tokenServer;

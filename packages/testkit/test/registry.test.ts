@@ -5,6 +5,7 @@ import {
   buildIndex,
   type Compression,
   fetchToken,
+  findLeaks,
   type ImageFormat,
   MT,
   pushImage,
@@ -166,6 +167,20 @@ describe("startRegistry auth: none", () => {
     expect(existsSync(other.dir)).toBe(false);
     expect(() => process.kill(other.pid, 0)).toThrow();
     await expect(fetch(`${other.url}/v2/`)).rejects.toThrow();
+  });
+});
+
+describe("startRegistry failures", () => {
+  it.each([
+    { binary: "/nonexistent/docker-registry", message: /cannot run \/nonexistent\/docker-registry/ },
+    { binary: "/bin/false", message: /did not answer \/v2\// },
+  ])("throws REGISTRY_START_FAILED for $binary and leaves no temp dir", async ({ binary, message }) => {
+    const tempPrefix = `strata-test-registry-testkit-fail-${process.pid}-`;
+    await expect(startRegistry({ binary, auth: "token", tempPrefix })).rejects.toMatchObject({
+      code: "REGISTRY_START_FAILED",
+      message: expect.stringMatching(message),
+    });
+    expect(await findLeaks(tempPrefix, { skipLinks: true })).toEqual([]);
   });
 });
 

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { gunzipSync } from "node:zlib";
+import { extract as tarExtract } from "tar-stream";
 import { describe, expect, it } from "vitest";
 import { type LayerEntry, MT, paxRecord, sha256, tarBytes, tarLayer } from "../src/index.js";
 
@@ -138,7 +139,11 @@ const cases: {
     entry: { type: "file", path: "locked", mode: 0, xattrs: { "user.x": "1" } },
     expect: { name: "locked", typeflag: "0", mode: 0 },
   },
-  { name: "whiteout with mode 0", entry: { type: "whiteout", path: "w", mode: 0 }, expect: { name: ".wh.w", mode: 0 } },
+  {
+    name: "whiteout with mode 0",
+    entry: { type: "whiteout", path: "w", mode: 0 },
+    expect: { name: ".wh.w", mode: 0 },
+  },
   { name: "fifo", entry: { type: "fifo", path: "run/pipe" }, expect: { name: "run/pipe", typeflag: "6" } },
   {
     name: "whiteout",
@@ -212,6 +217,24 @@ describe("tarBytes", () => {
     const tar = await tarBytes(cases.filter((c) => !c.entry.rawPath).map((c) => c.entry));
     const listing = execFileSync("tar", ["-tf", "-"], { input: tar }).toString().split("\n").filter(Boolean);
     expect(listing).toEqual(cases.filter((c) => !c.entry.rawPath).map((c) => c.expect.name));
+  });
+
+  it("is readable by tar-stream's extractor (names, types, PAX path)", async () => {
+    const usable = cases.filter((c) => !c.entry.rawPath);
+    const extract = tarExtract();
+    const seen: string[] = [];
+    extract.on("entry", (header, stream, next) => {
+      seen.push(header.name);
+      stream.on("end", () => next());
+      stream.resume();
+    });
+    const done = new Promise<void>((resolve, reject) => {
+      extract.on("finish", () => resolve());
+      extract.on("error", reject);
+    });
+    extract.end(await tarBytes(usable.map((c) => c.entry)));
+    await done;
+    expect(seen).toEqual(usable.map((c) => c.expect.name));
   });
 
   it("rejects an empty path for a non-directory with INVALID_LAYER_ENTRY", async () => {

@@ -72,9 +72,12 @@ export async function imagesCommand(store: ImageStore, options: ImagesOptions): 
       .join("");
   }
   if (options.format !== undefined && options.format !== "table") {
-    throw Object.assign(new Error(`unsupported --format ${JSON.stringify(options.format)}: use "table" or "json"`), {
-      code: "USAGE",
-    });
+    throw Object.assign(
+      new Error(`unsupported --format ${JSON.stringify(options.format)}: use "table" or "json"`),
+      {
+        code: "USAGE",
+      },
+    );
   }
   const header = options.digests
     ? ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"]

@@ -1,20 +1,20 @@
-import { readFile, readdir, statfs } from "node:fs/promises";
+import { readdir, readFile, statfs } from "node:fs/promises";
 import os from "node:os";
 import type { ImageStore } from "@strata/image-store";
 import { bytesSize } from "../format.js";
 
 /** statfs f_type → the name moby's fsutils/graphdriver reports as "Backing Filesystem". */
 const FS_NAMES: Record<number, string> = {
-  0xef53: "extfs",
-  0x01021994: "tmpfs",
-  0x58465342: "xfs",
-  0x9123683e: "btrfs",
-  0x794c7630: "overlayfs",
-  0x2fc12fc1: "zfs",
-  0x6969: "nfs",
-  0x65735546: "fuse",
-  0xf2f52010: "f2fs",
-  0x858458f6: "ramfs",
+  61267: "extfs",
+  16914836: "tmpfs",
+  1481003842: "xfs",
+  2435016766: "btrfs",
+  2035054128: "overlayfs",
+  801189825: "zfs",
+  26985: "nfs",
+  1702057286: "fuse",
+  4076150800: "f2fs",
+  2240043254: "ramfs",
 };
 const CGROUP2_MAGIC = 0x63677270;
 
@@ -28,7 +28,11 @@ async function osName(): Promise<string> {
 }
 
 /** `docker info`'s server section for strata, so `strata info | egrep -i storage` matches docker's. */
-export async function infoCommand(store: ImageStore, version: string, cgroupRoot = "/sys/fs/cgroup"): Promise<string> {
+export async function infoCommand(
+  store: ImageStore,
+  version: string,
+  cgroupRoot = "/sys/fs/cgroup",
+): Promise<string> {
   const fs = await statfs(store.layout.overlay2);
   const backing = FS_NAMES[fs.type] ?? `<unknown> (0x${fs.type.toString(16)})`;
   const dType = (await readdir(store.layout.root, { withFileTypes: true })).every(

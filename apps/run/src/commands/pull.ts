@@ -1,7 +1,7 @@
-import { familiarString, parseReference } from "@strata/oci-types";
 import type { ImageStore } from "@strata/image-store";
+import { familiarString, parseReference } from "@strata/oci-types";
 import { createRegistryClient, type PullEvent } from "@strata/registry-pull";
-import { barProgress, plainProgress, type ProgressRenderer } from "../progress.js";
+import { barProgress, type ProgressRenderer, plainProgress } from "../progress.js";
 
 export interface PullCommandOptions {
   platform?: string;

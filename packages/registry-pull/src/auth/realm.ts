@@ -16,10 +16,14 @@ export function checkRealm(realmText: string | undefined, registryHost: string, 
     throw new InsecureRealmError(`registry ${registryHost} sent an invalid token realm "${realmText}"`);
   }
   if (realm.protocol !== "https:" && realm.protocol !== "http:") {
-    throw new InsecureRealmError(`registry ${registryHost} sent a token realm with scheme ${realm.protocol}; only https is accepted`);
+    throw new InsecureRealmError(
+      `registry ${registryHost} sent a token realm with scheme ${realm.protocol}; only https is accepted`,
+    );
   }
   if (realm.username || realm.password) {
-    throw new InsecureRealmError(`registry ${registryHost} sent a token realm with embedded credentials; refusing`);
+    throw new InsecureRealmError(
+      `registry ${registryHost} sent a token realm with embedded credentials; refusing`,
+    );
   }
   const sameHost = hostname(realm.host).toLowerCase() === hostname(registryHost).toLowerCase();
   if (realm.protocol === "http:") {

@@ -2,10 +2,17 @@
  * Bearer tokens (distribution token spec): anonymous GET, GET with Basic credentials, and the OAuth2
  * POST form (password or refresh_token grant) with fallback to GET, as containerd does.
  */
-import { DeniedError, HttpStatusError, type RegistryError, TokenError, UnauthorizedError } from "../errors.js";
-import { discard, type HostPolicy, type HttpTransport, readBody, sendFollowing } from "../http.js";
-import { RETRYABLE_STATUS, type RetryOptions, RetryableError, parseRetryAfter, withRetry } from "../retry.js";
+
 import type { Credentials } from "../credentials.js";
+import {
+  DeniedError,
+  HttpStatusError,
+  type RegistryError,
+  TokenError,
+  UnauthorizedError,
+} from "../errors.js";
+import { discard, type HostPolicy, type HttpTransport, readBody, sendFollowing } from "../http.js";
+import { parseRetryAfter, RETRYABLE_STATUS, RetryableError, type RetryOptions, withRetry } from "../retry.js";
 
 export interface Token {
   token: string;
@@ -68,7 +75,12 @@ async function get(transport: HttpTransport, policy: HostPolicy, req: TokenReque
   const auth = c?.username ? basicHeader(c) : undefined;
   return sendFollowing(
     transport,
-    { method: "GET", url, headers: { accept: "application/json" }, ...(req.signal ? { signal: req.signal } : {}) },
+    {
+      method: "GET",
+      url,
+      headers: { accept: "application/json" },
+      ...(req.signal ? { signal: req.signal } : {}),
+    },
     { policy, credentialOrigin: url.origin, ...(auth ? { authorization: () => auth } : {}) },
   );
 }
@@ -92,7 +104,10 @@ async function post(transport: HttpTransport, policy: HostPolicy, req: TokenRequ
     {
       method: "POST",
       url: req.realm,
-      headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8", accept: "application/json" },
+      headers: {
+        "content-type": "application/x-www-form-urlencoded; charset=utf-8",
+        accept: "application/json",
+      },
       body: form.toString(),
       ...(req.signal ? { signal: req.signal } : {}),
     },
@@ -111,7 +126,9 @@ async function statusError(
       `token server ${req.realm.origin} rejected ${who} for ${req.registryHost} (${req.scopes.join(" ")}); check your username/password or run docker login`,
     );
   if (res.status === 403)
-    return new DeniedError(`token server ${req.realm.origin} denied ${who} for ${req.registryHost} (${req.scopes.join(" ")})`);
+    return new DeniedError(
+      `token server ${req.realm.origin} denied ${who} for ${req.registryHost} (${req.scopes.join(" ")})`,
+    );
   const err = new HttpStatusError(`token server ${req.realm.origin} answered HTTP ${res.status}`, res.status);
   if (RETRYABLE_STATUS.has(res.status)) {
     const ra = res.headers["retry-after"];
@@ -128,8 +145,12 @@ export function parseToken(body: Buffer, now: () => number): Token {
     throw new TokenError("token server returned a response that is not JSON");
   }
   const token = typeof json.token === "string" && json.token ? json.token : json.access_token;
-  if (typeof token !== "string" || !token) throw new TokenError('token server response has neither "token" nor "access_token"');
-  const lifetime = Math.max(MIN_LIFETIME_S, typeof json.expires_in === "number" ? json.expires_in : MIN_LIFETIME_S);
+  if (typeof token !== "string" || !token)
+    throw new TokenError('token server response has neither "token" nor "access_token"');
+  const lifetime = Math.max(
+    MIN_LIFETIME_S,
+    typeof json.expires_in === "number" ? json.expires_in : MIN_LIFETIME_S,
+  );
   // refresh a little early: 10 % of the lifetime, at most 30 s
   const margin = Math.min(30, lifetime * 0.1);
   return { token, expiresAt: now() + (lifetime - margin) * 1000 };

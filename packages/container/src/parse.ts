@@ -1,0 +1,106 @@
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { ContainerError } from "./errors.js";
+
+const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/**
+ * Docker's memory sizes (`--memory 64m`): a number with an optional b/k/m/g/t suffix (binary units,
+ * case-insensitive, an optional trailing `b` as in `64mb`). A number is taken as bytes.
+ */
+export function parseMemory(input: string | number, what = "memory"): number {
+  if (typeof input === "number") {
+    if (!Number.isSafeInteger(input) || input <= 0) {
+      throw new ContainerError("INVALID_OPTION", `${what} must be a positive number of bytes (got ${input})`);
+    }
+    return input;
+  }
+  const match = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(input.trim());
+  if (!match) {
+    throw new ContainerError(
+      "INVALID_OPTION",
+      `${what} '${input}' is not a size: use a number with an optional unit b, k, m, g (e.g. 64m)`,
+    );
+  }
+  const bytes = Math.floor(Number(match[1]) * (UNITS[(match[2] ?? "").toLowerCase()] ?? 1));
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new ContainerError("INVALID_OPTION", `${what} '${input}' must be more than 0 bytes`);
+  }
+  return bytes;
+}
+
+/**
+ * `--env-file` contents as Docker reads them: one `KEY=value` per line, `#` comments and blank lines
+ * skipped, a bare `KEY` takes the value from `hostEnv` (and is dropped when unset there). Values are
+ * taken verbatim: no quotes are removed, no variables expanded.
+ */
+export function parseEnvFile(text: string, source = "env file", hostEnv: NodeJS.ProcessEnv = process.env): string[] {
+  const out: string[] = [];
+  const lines = text.split(/\r?\n/);
+  lines.forEach((raw, index) => {
+    const line = raw.replace(/^\s+/, "");
+    if (line === "" || line.startsWith("#")) return;
+    const eq = line.indexOf("=");
+    const key = eq < 0 ? line.trimEnd() : line.slice(0, eq);
+    if (key === "" || /\s/.test(key)) {
+      throw new ContainerError(
+        "ENV_FILE_INVALID",
+        `${source} line ${index + 1}: '${raw}' is not KEY=value (the name may not be empty or contain spaces)`,
+      );
+    }
+    if (eq >= 0) out.push(line);
+    else if (hostEnv[key] !== undefined) out.push(`${key}=${hostEnv[key]}`);
+  });
+  return out;
+}
+
+export async function readEnvFile(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new ContainerError("ENV_FILE_INVALID", `cannot read env file ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return parseEnvFile(text, path);
+}
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+/** Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, here 1..128 chars. */
+export function assertContainerName(name: string): void {
+  if (!NAME.test(name)) {
+    throw new ContainerError(
+      "INVALID_NAME",
+      `container name '${name}' is not valid: use letters, digits, '_', '.', '-' (first a letter or digit, at most 128)`,
+    );
+  }
+}
+
+const LEFT = ["brave", "calm", "eager", "fond", "keen", "lucid", "quiet", "sharp", "swift", "tidy", "vivid", "wise"];
+const RIGHT = ["bohr", "curie", "euler", "gauss", "hopper", "knuth", "lovelace", "noether", "ritchie", "turing"];
+
+/** A Docker-style random name, `adjective_scientist_xxxx` (the suffix keeps collisions rare). */
+export function generateName(): string {
+  const b = randomBytes(4);
+  return `${LEFT[(b[0] ?? 0) % LEFT.length]}_${RIGHT[(b[1] ?? 0) % RIGHT.length]}_${b.subarray(2).toString("hex")}`;
+}
+
+/** 64 random hex digits, like moby's stringid.GenerateRandomID. */
+export function newContainerId(): string {
+  return randomBytes(32).toString("hex");
+}
+
+export function isContainerId(s: string): boolean {
+  return /^[0-9a-f]{64}$/.test(s);
+}
+
+/** Docker `--cpus 0.5` → quota µs per 100000 µs period; validated here so nothing is created first. */
+export function parseCpus(input: string | number): number {
+  const cpus = typeof input === "number" ? input : Number(input);
+  if (!Number.isFinite(cpus) || cpus <= 0) {
+    throw new ContainerError("INVALID_OPTION", `--cpus must be a positive number of CPUs (got '${input}'), e.g. 0.5`);
+  }
+  return cpus;
+}

@@ -1,0 +1,820 @@
+import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type CgroupGroup, type CgroupLimits, type CgroupManager, cpusToQuota, openCgroupManager } from "@strata/cgroup";
+import { type ImageDetails, ImageNotFoundError, type ImageStore } from "@strata/image-store";
+import {
+  buildLaunchSpec,
+  type ExitStatus,
+  type ImageRuntimeConfig,
+  type LaunchedProcess,
+  type LaunchOptions,
+  type LaunchSpec,
+  launch,
+} from "@strata/launch";
+import {
+  createContainerLayer,
+  isMountPoint,
+  type Mounter,
+  mountLayer,
+  removeLayer,
+  unmountLayer,
+} from "@strata/overlay-mount";
+import { hostHostname, writeEtcFiles } from "./etc-files.js";
+import { ContainerError } from "./errors.js";
+import { attachNetwork, checkNetworkMode, detachNetwork, type NetworkMode, type NetworkOptions } from "./network.js";
+import {
+  assertContainerName,
+  generateName,
+  isContainerId,
+  newContainerId,
+  parseCpus,
+  parseMemory,
+  readEnvFile,
+} from "./parse.js";
+import { isAlive, processRef, processStartTime } from "./proc.js";
+import { type ContainerState, StateDir } from "./state.js";
+
+/** Starts a LaunchSpec; `launch` from @strata/launch by default (the seam unit tests replace). */
+export type Launcher = (spec: LaunchSpec, options: LaunchOptions) => Promise<LaunchedProcess>;
+
+export interface ContainerRuntimeOptions {
+  /** The image store; containers live under its root (`containers/`, `overlay2/`, `layerdb/mounts/`). */
+  store: ImageStore;
+  /** Parent cgroup of every container (default `strata`). */
+  cgroupParent?: string;
+  /** Where cgroupfs is mounted (default `/sys/fs/cgroup`). */
+  cgroupRoot?: string;
+  /** A ready cgroup manager (overrides cgroupParent/cgroupRoot). */
+  cgroupManager?: CgroupManager;
+  /** Mount effects (default: util-linux mount/umount). */
+  mounter?: Mounter;
+  /** Named network namespaces root and attachers for other network modes. */
+  network?: NetworkOptions;
+  /** Default: @strata/launch `launch`. */
+  launcher?: Launcher;
+  /** Path of the native launch helper (default: @strata/launch's build). */
+  helperPath?: string;
+  /** Where the host's hosts / resolv.conf are read (default `/etc`). */
+  hostEtc?: string;
+  /** How long `stop` waits after SIGTERM before SIGKILL, by default (10 s, like Docker). */
+  stopTimeoutMs?: number;
+}
+
+/** A running container as `onStart` sees it. */
+export interface StartedContainer {
+  id: string;
+  name: string;
+  /** Host pid of the container's PID 1. */
+  pid: number;
+  /** With `stdio: "pipe"`. */
+  stdin: LaunchedProcess["stdin"];
+  stdout: LaunchedProcess["stdout"];
+  stderr: LaunchedProcess["stderr"];
+  /** Signal PID 1 (forwarded by the launcher). */
+  kill(signal?: NodeJS.Signals | number): void;
+}
+
+export interface RunOptions {
+  /** Image reference or ID, as `ImageStore.resolve` takes it. */
+  image: string;
+  /** Unique name (default: a generated `adjective_scientist_xxxx`). */
+  name?: string;
+  /** `CMD…` after the image: replaces the image's Cmd. */
+  args?: string[];
+  /** `--entrypoint` (replaces the image's Entrypoint, and drops its Cmd unless `args` are given). */
+  entrypoint?: string[];
+  /** `-e KEY=value` overrides, applied after the env files. */
+  env?: string[];
+  /** `--env-file` paths, read in order. */
+  envFiles?: string[];
+  /** `-w`. */
+  workdir?: string;
+  /** `-u name|uid[:group|gid]`. */
+  user?: string;
+  /** `--hostname` (default: the first 12 hex digits of the id; the host's name with `network: "host"`). */
+  hostname?: string;
+  /** `none` (default), `host`, `ns:NAME`, or a mode with a registered attacher. */
+  network?: NetworkMode;
+  /** `--read-only` root filesystem. */
+  readOnly?: boolean;
+  /** `--runtime`: the native helper (default) or an OCI runtime given an OCI bundle. */
+  runtime?: "builtin" | "crun" | "runc";
+  /** `--pids-limit`. */
+  pidsLimit?: number;
+  /** `--memory`, bytes or `64m`. */
+  memory?: string | number;
+  /** `--memory-swap` (memory + swap; -1 unlimited). Default, as Docker: twice `memory`. */
+  memorySwap?: string | number;
+  /** `--cpus` (quota per 100 ms period). */
+  cpus?: string | number;
+  /** `--rm`: remove the container and its layer when it exits. */
+  rm?: boolean;
+  tty?: boolean;
+  interactive?: boolean;
+  /** `inherit` (default) or `pipe` (streams on the `onStart` handle). */
+  stdio?: "inherit" | "pipe";
+  /** Forward SIGTERM/SIGINT/… received by this process to the container (the CLI turns it on). */
+  forwardSignals?: boolean;
+  /**
+   * Called when the image is not in the store: fetch it (the CLI pulls through @strata/registry-pull).
+   * The container package knows no HTTP. Without it a missing image fails with IMAGE_NOT_FOUND.
+   */
+  pull?: (reference: string) => Promise<void>;
+  /** Called once PID 1 has exec'd. */
+  onStart?: (container: StartedContainer) => void;
+}
+
+export interface RunResult {
+  id: string;
+  name: string;
+  /** The container's exit code; 128+N when signal N killed it. */
+  exitCode: number;
+  signal: NodeJS.Signals | null;
+  /** The memory cgroup's OOM killer killed a process of the container. */
+  oomKilled: boolean;
+  /** True with `rm`: nothing of the container is left. */
+  removed: boolean;
+}
+
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  image: string;
+  imageId: string;
+  command: string;
+  created: string;
+  /** As recorded; `running` is only reported while the process is really alive. */
+  status: "created" | "running" | "exited";
+  exitCode?: number;
+  pid?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  oomKilled?: boolean;
+}
+
+export interface GcReport {
+  /** Containers whose owner was gone and that were torn down (and removed when `--rm` was recorded). */
+  cleaned: string[];
+  removed: string[];
+  /** Leftover layers, cgroups and names that belonged to no container. */
+  orphans: string[];
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+function codeOf(error: unknown): string | undefined {
+  return (error as { code?: string } | undefined)?.code;
+}
+
+/**
+ * Containers on one store: `run` (foreground), `list`, `stop`, `remove`, `gc`. One instance per process;
+ * several processes may share a store (names are claimed atomically, state files replaced atomically).
+ */
+export class ContainerRuntime {
+  readonly store: ImageStore;
+  readonly states: StateDir;
+  private readonly options: ContainerRuntimeOptions;
+  private cgroupsPromise: Promise<CgroupManager> | undefined;
+
+  private constructor(options: ContainerRuntimeOptions) {
+    this.options = options;
+    this.store = options.store;
+    this.states = new StateDir(options.store.root);
+  }
+
+  static async open(options: ContainerRuntimeOptions): Promise<ContainerRuntime> {
+    const runtime = new ContainerRuntime(options);
+    await runtime.states.init();
+    return runtime;
+  }
+
+  private get overlayRoot(): string {
+    return this.store.layout.overlay2;
+  }
+
+  private mountRecord(id: string): string {
+    return join(this.store.layout.layerdbMounts, id);
+  }
+
+  /** The cgroup manager (detected once). */
+  cgroups(): Promise<CgroupManager> {
+    this.cgroupsPromise ??= this.options.cgroupManager
+      ? Promise.resolve(this.options.cgroupManager)
+      : openCgroupManager({
+          ...(this.options.cgroupRoot ? { root: this.options.cgroupRoot } : {}),
+          parent: this.options.cgroupParent ?? "strata",
+        });
+    return this.cgroupsPromise;
+  }
+
+  // ------------------------------------------------------------------ run
+
+  private async limitsOf(options: RunOptions): Promise<CgroupLimits> {
+    const limits: CgroupLimits = {};
+    if (options.pidsLimit !== undefined) {
+      if (!Number.isSafeInteger(options.pidsLimit) || (options.pidsLimit <= 0 && options.pidsLimit !== -1)) {
+        throw new ContainerError(
+          "INVALID_OPTION",
+          `--pids-limit must be a positive integer, or -1 for no limit (got ${options.pidsLimit})`,
+        );
+      }
+      limits.pids = options.pidsLimit === -1 ? "max" : options.pidsLimit;
+    }
+    if (options.memory !== undefined) {
+      const limit = parseMemory(options.memory, "--memory");
+      const swapInput = options.memorySwap;
+      const swap =
+        swapInput === undefined
+          ? limit * 2
+          : swapInput === -1 || swapInput === "-1"
+            ? ("max" as const)
+            : parseMemory(swapInput, "--memory-swap");
+      if (swap !== "max" && swap < limit) {
+        throw new ContainerError(
+          "INVALID_OPTION",
+          `--memory-swap (${swap} bytes) must be at least --memory (${limit} bytes): it counts memory plus swap`,
+        );
+      }
+      limits.memory = { limit, swap };
+    } else if (options.memorySwap !== undefined) {
+      throw new ContainerError("INVALID_OPTION", "--memory-swap needs --memory too");
+    }
+    if (options.cpus !== undefined) {
+      try {
+        limits.cpu = cpusToQuota(parseCpus(options.cpus));
+      } catch (error) {
+        if (error instanceof ContainerError) throw error;
+        throw new ContainerError("INVALID_OPTION", (error as Error).message, { cause: error });
+      }
+    }
+    return limits;
+  }
+
+  private async resolveImage(options: RunOptions): Promise<ImageDetails> {
+    const tryGet = async () => {
+      try {
+        return await this.store.get(options.image);
+      } catch (error) {
+        if (error instanceof ImageNotFoundError || codeOf(error) === "IMAGE_NOT_FOUND") return undefined;
+        throw error;
+      }
+    };
+    let image = await tryGet();
+    if (!image && options.pull) {
+      await options.pull(options.image);
+      image = await tryGet();
+    }
+    if (!image) {
+      throw new ContainerError(
+        "IMAGE_NOT_FOUND",
+        `image '${options.image}' is not in the store ${this.store.root}: pull it first ('strata pull ${options.image}')`,
+      );
+    }
+    if (image.layers.length === 0) {
+      throw new ContainerError("IMAGE_NOT_FOUND", `image '${options.image}' has no layers: there is no filesystem to run`);
+    }
+    return image;
+  }
+
+  /**
+   * `docker run` in the foreground: resolve (or pull) the image, create the container layer, mount it,
+   * create the cgroup with limits, set up the network and /etc files, launch, wait, and tear everything
+   * down. Resolves with the container's exit code once nothing of it runs any more (and, with `rm`,
+   * nothing of it is left on disk).
+   */
+  async run(options: RunOptions): Promise<RunResult> {
+    // Validate everything that can be validated before creating anything.
+    if (options.name !== undefined) assertContainerName(options.name);
+    const network = options.network ?? "none";
+    checkNetworkMode(network, this.options.network);
+    const limits = await this.limitsOf(options);
+    const env: string[] = [];
+    for (const file of options.envFiles ?? []) env.push(...(await readEnvFile(file)));
+    env.push(...(options.env ?? []));
+    const image = await this.resolveImage(options);
+
+    const id = newContainerId();
+    const name = options.name ?? generateName();
+    const hostname = options.hostname ?? (network === "host" ? hostHostname() : id.slice(0, 12));
+    await this.states.reserveName(name, id);
+    const state: ContainerState = {
+      id,
+      name,
+      image: { reference: options.image, id: image.id },
+      status: "created",
+      created: now(),
+      autoRemove: options.rm ?? false,
+      hostname,
+      runtime: options.runtime ?? "builtin",
+      readOnly: options.readOnly ?? false,
+    };
+    const self = processRef(process.pid);
+    if (self) state.monitor = self;
+    let dir: string;
+    try {
+      dir = await this.states.create(state);
+    } catch (error) {
+      await this.states.releaseName(name, id);
+      throw error;
+    }
+
+    let group: CgroupGroup | undefined;
+    let proc: LaunchedProcess | undefined;
+    let status: ExitStatus | undefined;
+    let oomKilled = false;
+    let failure: unknown;
+    try {
+      await this.createLayer(state, image);
+      const merged = (state.mount as NonNullable<ContainerState["mount"]>).merged;
+      await mountLayer({
+        root: this.overlayRoot,
+        id: (state.mount as NonNullable<ContainerState["mount"]>).id,
+        ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
+      });
+      (state.mount as NonNullable<ContainerState["mount"]>).mounted = true;
+      await this.states.write(state);
+
+      const cgroups = await this.cgroups();
+      group = await createGroup(cgroups, id, limits, options.memorySwap === undefined);
+      state.cgroup = { parent: cgroups.parent, paths: { ...group.paths } as Record<string, string> };
+      await this.states.write(state);
+
+      state.network = await attachNetwork({ containerId: id, name, mode: network }, this.options.network);
+      await this.states.write(state);
+
+      const etc = await writeEtcFiles(dir, {
+        hostname,
+        hostNetwork: network === "host",
+        ...(state.network.hosts ? { extraHosts: state.network.hosts } : {}),
+        ...(this.options.hostEtc ? { hostEtc: this.options.hostEtc } : {}),
+      });
+      await ensurePlaceholders(merged);
+
+      const runtime = options.runtime ?? "builtin";
+      const cgroupProcs = Object.values(group.paths).map((p) => join(p as string, "cgroup.procs"));
+      const spec = buildLaunchSpec(runtimeConfigOf(image), {
+        rootfs: merged,
+        ...(options.args !== undefined ? { args: options.args } : {}),
+        ...(options.entrypoint !== undefined ? { entrypoint: options.entrypoint } : {}),
+        env,
+        ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
+        ...(options.user !== undefined ? { user: options.user } : {}),
+        hostname,
+        tty: options.tty ?? false,
+        interactive: options.interactive ?? false,
+        ...(state.network.netns ? { netns: state.network.netns } : {}),
+        // OCI runtimes cannot be handed cgroup.procs files: the pid is moved in right after start
+        cgroupProcs: runtime === "builtin" ? cgroupProcs : [],
+        readonlyRootfs: options.readOnly ?? false,
+        hostsFile: etc.hosts,
+        hostnameFile: etc.hostname,
+        resolvConfFile: etc.resolvConf,
+      });
+      state.args = spec.args;
+
+      const launcher = this.options.launcher ?? launch;
+      proc = await launcher(spec, {
+        stdio: options.stdio ?? "inherit",
+        forwardSignals: options.forwardSignals ?? false,
+        runtime,
+        ...(this.options.helperPath ? { helperPath: this.options.helperPath } : {}),
+        ...(runtime === "builtin" ? {} : { containerId: `strata-${id}`, bundleDir: join(dir, "bundle") }),
+      });
+      if (runtime !== "builtin") await group.addProcess(proc.pid).catch(() => undefined);
+      state.status = "running";
+      state.pid = proc.pid;
+      const start = processStartTime(proc.pid);
+      if (start !== undefined) state.pidStart = start;
+      state.startedAt = now();
+      await this.states.write(state).catch(() => undefined);
+      const launched = proc;
+      options.onStart?.({
+        id,
+        name,
+        pid: launched.pid,
+        stdin: launched.stdin,
+        stdout: launched.stdout,
+        stderr: launched.stderr,
+        kill: (signal) => launched.kill(signal),
+      });
+      status = await launched.wait();
+      oomKilled = await readOomKilled(group);
+    } catch (error) {
+      failure = error;
+    }
+
+    // Tear down whatever exists, whether the container ran or setup failed half-way.
+    state.status = "exited";
+    state.finishedAt = now();
+    if (status) {
+      state.exitCode = status.exitCode;
+      state.signal = status.signal;
+    }
+    state.oomKilled = oomKilled;
+    delete state.pid;
+    delete state.pidStart;
+    // a container that never started is removed: there is nothing to inspect
+    const remove = state.autoRemove || status === undefined;
+    await this.teardown(state, { remove });
+    if (failure !== undefined) throw failure;
+    const result = status as ExitStatus;
+    return { id, name, exitCode: result.exitCode, signal: result.signal, oomKilled, removed: remove };
+  }
+
+  /** layerdb/mounts/<id>/{mount-id,parent} first, then overlay2/<mountId>, under the store lock (so prune sees it). */
+  private async createLayer(state: ContainerState, image: ImageDetails): Promise<void> {
+    const top = image.layers.at(-1) as ImageDetails["layers"][number];
+    const mountId = newContainerId();
+    state.mount = {
+      id: mountId,
+      parent: top.chainId,
+      merged: join(this.overlayRoot, mountId, "merged"),
+      mounted: false,
+    };
+    await this.states.write(state);
+    await this.store.locked(async () => {
+      const record = this.mountRecord(state.id);
+      await mkdir(record, { recursive: true, mode: 0o700 });
+      await writeFile(join(record, "mount-id"), mountId);
+      await writeFile(join(record, "parent"), top.chainId);
+      await createContainerLayer({ root: this.overlayRoot, id: mountId, parent: top.cacheId });
+    });
+  }
+
+  // ------------------------------------------------------------------ teardown
+
+  /**
+   * Undo everything recorded in `state`; every step tolerates "already gone", so it can run again
+   * (after a crash) and finish the job. With `remove` the layer, the state and the name go too.
+   */
+  private async teardown(state: ContainerState, options: { remove: boolean }): Promise<void> {
+    const errors: unknown[] = [];
+    const step = async (fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (error) {
+        errors.push(error);
+      }
+    };
+    const stillRecorded = await this.states.exists(state.id);
+
+    if (state.pid !== undefined && state.pidStart !== undefined) {
+      const ref = { pid: state.pid, start: state.pidStart };
+      if (isAlive(ref)) await step(async () => process.kill(ref.pid, "SIGKILL"));
+    }
+    if (state.cgroup) {
+      await step(async () => {
+        const cgroups = await this.cgroups();
+        let group: CgroupGroup;
+        try {
+          group = await cgroups.open(state.id);
+        } catch (error) {
+          if (codeOf(error) === "CGROUP_NOT_FOUND") return;
+          throw error;
+        }
+        await group.destroy();
+      });
+    }
+    if (state.network) {
+      const attachment = state.network;
+      await step(() => detachNetwork(attachment, this.options.network));
+    }
+    if (state.mount) {
+      const mount = state.mount;
+      await step(async () => {
+        if (await isMountPoint(mount.merged)) {
+          await unmountLayer({
+            root: this.overlayRoot,
+            id: mount.id,
+            removeMerged: !options.remove,
+            ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
+          });
+        }
+        mount.mounted = false;
+      });
+    }
+    if (options.remove) {
+      if (state.mount) {
+        const mount = state.mount;
+        await step(() =>
+          this.store.locked(async () => {
+            if (await exists(join(this.overlayRoot, mount.id))) {
+              await removeLayer({
+                root: this.overlayRoot,
+                id: mount.id,
+                ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
+              });
+            }
+            await rm(this.mountRecord(state.id), { recursive: true, force: true });
+          }),
+        );
+      }
+      if (errors.length === 0) {
+        await step(() => this.states.remove(state.id));
+        await step(() => this.states.releaseName(state.name, state.id));
+      }
+    }
+    if ((!options.remove || errors.length > 0) && stillRecorded) {
+      await this.states.write(state).catch(() => undefined);
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, `tearing down container ${state.id.slice(0, 12)} failed`);
+  }
+
+  // ------------------------------------------------------------------ queries
+
+  /** A container by full id, name, or unique id prefix. */
+  async resolve(ref: string): Promise<ContainerState> {
+    if (isContainerId(ref) && (await this.states.exists(ref))) return this.states.read(ref);
+    const byName = await this.states.nameHolder(ref);
+    if (byName && (await this.states.exists(byName))) return this.states.read(byName);
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const matches = (await this.states.ids()).filter((id) => id.startsWith(ref));
+      if (matches.length > 1) {
+        throw new ContainerError(
+          "AMBIGUOUS_ID",
+          `'${ref}' matches ${matches.length} containers (${matches.map((m) => m.slice(0, 12)).join(", ")}): give more of the id`,
+        );
+      }
+      if (matches.length === 1) return this.states.read(matches[0] as string);
+    }
+    throw new ContainerError("CONTAINER_NOT_FOUND", `no container named or with id '${ref}': 'strata ps -a' lists them`);
+  }
+
+  /** The full recorded state (`strata inspect`). */
+  inspect(ref: string): Promise<ContainerState> {
+    return this.resolve(ref);
+  }
+
+  private isRunning(state: ContainerState): boolean {
+    return (
+      state.status === "running" &&
+      state.pid !== undefined &&
+      state.pidStart !== undefined &&
+      isAlive({ pid: state.pid, start: state.pidStart })
+    );
+  }
+
+  /** `ps` (running only) / `ps -a` (all), oldest first. */
+  async list(options: { all?: boolean } = {}): Promise<ContainerSummary[]> {
+    const out: ContainerSummary[] = [];
+    for (const id of await this.states.ids()) {
+      let state: ContainerState;
+      try {
+        state = await this.states.read(id);
+      } catch {
+        continue; // removed meanwhile, or corrupt (gc reports it)
+      }
+      const running = this.isRunning(state);
+      if (!options.all && !running) continue;
+      const summary: ContainerSummary = {
+        id,
+        name: state.name,
+        image: state.image.reference,
+        imageId: state.image.id,
+        command: (state.args ?? []).join(" "),
+        created: state.created,
+        status: running ? "running" : state.status === "running" ? "exited" : state.status,
+      };
+      if (state.exitCode !== undefined) summary.exitCode = state.exitCode;
+      if (running && state.pid !== undefined) summary.pid = state.pid;
+      if (state.startedAt) summary.startedAt = state.startedAt;
+      if (state.finishedAt) summary.finishedAt = state.finishedAt;
+      if (state.oomKilled !== undefined) summary.oomKilled = state.oomKilled;
+      out.push(summary);
+    }
+    return out.sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  /** Reason an image cannot be deleted (for ImageStore's `imageInUse` hook), or undefined. */
+  async imageInUse(imageId: string): Promise<string | undefined> {
+    for (const id of await this.states.ids()) {
+      const state = await this.states.read(id).catch(() => undefined);
+      if (state?.image.id === imageId) return `used by container ${state.name} (${id.slice(0, 12)})`;
+    }
+    return undefined;
+  }
+
+  // ------------------------------------------------------------------ stop / rm / gc
+
+  /** Wait until the container's owner has recorded its exit; false on timeout or when the owner is gone. */
+  private async waitExited(id: string, timeoutMs: number): Promise<ContainerState | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      if (!(await this.states.exists(id))) return undefined;
+      const state = await this.states.read(id);
+      if (state.status === "exited" && !state.mount?.mounted) return state;
+      if (!isAlive(state.monitor) || Date.now() > deadline) return state;
+      await sleep(delay);
+    }
+  }
+
+  /**
+   * `stop`: SIGTERM to PID 1, SIGKILL to every process of the container after `timeoutMs`
+   * (default 10 s), then wait for the owner to tear it down (or do it here if the owner is gone).
+   */
+  async stop(ref: string, options: { timeoutMs?: number; signal?: NodeJS.Signals } = {}): Promise<ContainerState> {
+    const state = await this.resolve(ref);
+    const timeoutMs = options.timeoutMs ?? this.options.stopTimeoutMs ?? 10_000;
+    if (this.isRunning(state)) {
+      const pidRef = { pid: state.pid as number, start: state.pidStart as string };
+      try {
+        process.kill(pidRef.pid, options.signal ?? "SIGTERM");
+      } catch (error) {
+        if (codeOf(error) !== "ESRCH") throw error;
+      }
+      const deadline = Date.now() + timeoutMs;
+      for (let delay = 5; isAlive(pidRef) && Date.now() < deadline; delay = Math.min(delay * 2, 100)) await sleep(delay);
+      if (isAlive(pidRef)) await this.killAll(state);
+    }
+    return this.settle(state.id);
+  }
+
+  private async killAll(state: ContainerState): Promise<void> {
+    if (state.pid !== undefined && state.pidStart !== undefined && isAlive({ pid: state.pid, start: state.pidStart })) {
+      try {
+        process.kill(state.pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    }
+    if (state.cgroup) {
+      const group = await (await this.cgroups()).open(state.id).catch(() => undefined);
+      await group?.killAll();
+    }
+  }
+
+  /** After the processes are gone: let a live owner finish its teardown, or finish it here. */
+  private async settle(id: string): Promise<ContainerState> {
+    const after = await this.waitExited(id, 10_000);
+    if (!after) {
+      throw new ContainerError("CONTAINER_NOT_FOUND", `container ${id.slice(0, 12)} was removed (it ran with --rm)`);
+    }
+    if (after.status !== "exited" || after.mount?.mounted) {
+      after.status = "exited";
+      after.finishedAt ??= now();
+      delete after.pid;
+      delete after.pidStart;
+      await this.teardown(after, { remove: after.autoRemove });
+    }
+    return after;
+  }
+
+  /** `rm [-f]`: a running container needs `force` (it is killed first). */
+  async remove(ref: string, options: { force?: boolean } = {}): Promise<void> {
+    const state = await this.resolve(ref);
+    if (this.isRunning(state)) {
+      if (!options.force) {
+        throw new ContainerError(
+          "CONTAINER_RUNNING",
+          `container ${state.name} is running: stop it first ('strata stop ${state.name}') or use rm -f`,
+        );
+      }
+      await this.killAll(state);
+      const settled = await this.waitExited(state.id, 10_000);
+      if (!settled) return;
+    }
+    const latest = (await this.states.exists(state.id)) ? await this.states.read(state.id) : undefined;
+    if (!latest) return;
+    delete latest.pid;
+    delete latest.pidStart;
+    latest.status = "exited";
+    await this.teardown(latest, { remove: true });
+  }
+
+  /**
+   * After a crash: containers whose owner process is gone are torn down (and removed when they ran
+   * with `--rm`); container layers, cgroups and names that belong to no container are removed; the
+   * cgroup parent is pruned when empty.
+   */
+  async gc(): Promise<GcReport> {
+    const report: GcReport = { cleaned: [], removed: [], orphans: [] };
+    const known = new Set<string>();
+    for (const id of await this.states.ids()) {
+      known.add(id);
+      let state: ContainerState;
+      try {
+        state = await this.states.read(id);
+      } catch (error) {
+        if (codeOf(error) !== "STATE_CORRUPT") continue;
+        await this.removeOrphanLayer(id);
+        await this.states.remove(id);
+        report.removed.push(id);
+        continue;
+      }
+      if (isAlive(state.monitor)) continue; // its owner is alive and will tear it down
+      const unfinished = state.status !== "exited" || state.mount?.mounted === true;
+      if (!unfinished && !state.autoRemove) continue;
+      if (unfinished) {
+        await this.killAll(state).catch(() => undefined);
+        state.status = "exited";
+        state.finishedAt ??= now();
+        delete state.pid;
+        delete state.pidStart;
+        report.cleaned.push(id);
+      }
+      await this.teardown(state, { remove: state.autoRemove });
+      if (state.autoRemove) report.removed.push(id);
+    }
+    // layerdb/mounts records without a container
+    for (const id of await readdir(this.store.layout.layerdbMounts).catch(() => [] as string[])) {
+      if (isContainerId(id) && !known.has(id)) {
+        await this.removeOrphanLayer(id);
+        report.orphans.push(`layer of ${id}`);
+      }
+    }
+    // cgroups without a container
+    const cgroups = await this.cgroups();
+    for (const id of await cgroups.list()) {
+      if (isContainerId(id) && !known.has(id)) {
+        const group = await cgroups.open(id).catch(() => undefined);
+        await group?.destroy();
+        report.orphans.push(`cgroup ${cgroups.parent}/${id}`);
+      }
+    }
+    await cgroups.pruneParent().catch(() => false);
+    // names whose container is gone
+    for (const name of await readdir(this.states.names).catch(() => [] as string[])) {
+      const holder = await this.states.nameHolder(name);
+      if (!holder || !(await this.states.exists(holder))) {
+        await rm(join(this.states.names, name), { force: true });
+        report.orphans.push(`name ${name}`);
+      }
+    }
+    return report;
+  }
+
+  private async removeOrphanLayer(id: string): Promise<void> {
+    await this.store.locked(async () => {
+      const record = this.mountRecord(id);
+      const mountId = (await readFile(join(record, "mount-id"), "utf8").catch(() => "")).trim();
+      if (mountId && (await exists(join(this.overlayRoot, mountId)))) {
+        await removeLayer({ root: this.overlayRoot, id: mountId });
+      }
+      await rm(record, { recursive: true, force: true });
+    });
+  }
+}
+
+/** The image config's runtime part; JSON nulls (Go's nil slices) become "unset". */
+function runtimeConfigOf(image: ImageDetails): ImageRuntimeConfig {
+  const c = image.config.value.config ?? {};
+  const out: ImageRuntimeConfig = {};
+  if (c.Entrypoint) out.Entrypoint = c.Entrypoint;
+  if (c.Cmd) out.Cmd = c.Cmd;
+  if (c.Env) out.Env = c.Env;
+  if (c.WorkingDir) out.WorkingDir = c.WorkingDir;
+  if (c.User) out.User = c.User;
+  return out;
+}
+
+/** Bind-mount targets for /etc/{hosts,hostname,resolv.conf}; Docker's init layer makes them. */
+async function ensurePlaceholders(rootfs: string): Promise<void> {
+  const etc = join(rootfs, "etc");
+  // Never follow the image's symlinks here: on the host an absolute link would point outside the rootfs.
+  const etcStat = await lstat(etc).catch(() => undefined);
+  if (etcStat && !etcStat.isDirectory()) return; // the launcher resolves it inside the rootfs, or says why not
+  if (!etcStat) await mkdir(etc, { mode: 0o755 });
+  for (const name of ["hosts", "hostname", "resolv.conf"]) {
+    // "wx": create only when absent; an existing file or symlink is left alone
+    await writeFile(join(etc, name), "", { flag: "wx", mode: 0o644 }).catch(() => undefined);
+  }
+}
+
+/**
+ * Docker's implied --memory-swap (twice --memory) is dropped when the kernel does not account swap,
+ * as Docker does with a warning; an explicit --memory-swap still fails then.
+ */
+async function createGroup(
+  cgroups: CgroupManager,
+  id: string,
+  limits: CgroupLimits,
+  swapImplied: boolean,
+): Promise<CgroupGroup> {
+  try {
+    return await cgroups.create(id, { limits });
+  } catch (error) {
+    if (!swapImplied || codeOf(error) !== "CONTROLLER_UNAVAILABLE" || limits.memory?.swap === undefined) throw error;
+    const { swap: _swap, ...memory } = limits.memory;
+    return cgroups.create(id, { limits: { ...limits, memory } });
+  }
+}
+
+async function readOomKilled(group: CgroupGroup): Promise<boolean> {
+  try {
+    const stats = await group.stats();
+    return (stats.memory?.oomKills ?? 0) > 0;
+  } catch {
+    return false;
+  }
+}
