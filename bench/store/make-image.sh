@@ -3,8 +3,8 @@
 #
 # The peer benchmark used a debootstrap minbase rootfs; debootstrap needs the Debian mirror, and this
 # benchmark only talks to 127.0.0.1, so the base layer is a realistic slice of the host's own /usr
-# (python3.11 stdlib, perl modules, git-core binaries, zoneinfo, gconv, locales): ~6.5k entries,
-# ~50 MB gzip, ~140 MB tar, a mix of small text files and larger binaries. Layer 2 is hand-made like
+# (python3.11 stdlib, perl modules, the git binary, zoneinfo, gconv, i18n, locales a-e): ~6.8k
+# entries, ~50 MB gzip, ~170 MB tar, a mix of small text files and larger binaries. Layer 2 is hand-made like
 # peer-bench's: added files, a hardlink, a symlink, per-entry whiteouts, a whole-directory whiteout and
 # two opaque directories (one hiding a large lower subtree).
 #
@@ -26,9 +26,9 @@ if [[ ! -f $L/index.json || ${FORCE:-0} == 1 ]]; then
   umoci unpack --image "$L:v1" "$W/bundle" >/dev/null
   R=$W/bundle/rootfs
   log "layer 1: slice of the host's /usr"
-  tar -C / -cf - usr/lib/python3.11 usr/share/perl usr/lib/git-core usr/lib/x86_64-linux-gnu/perl \
+  tar -C / -cf - usr/lib/python3.11 usr/share/perl usr/lib/git-core/git usr/lib/x86_64-linux-gnu/perl \
       usr/share/zoneinfo usr/lib/x86_64-linux-gnu/gconv usr/share/i18n \
-      $(cd / && ls -d usr/share/locale/[a-e]* usr/share/locale/fr* 2>/dev/null) 2>/dev/null | tar -C "$R" -xf -
+      $(cd / && ls -d usr/share/locale/[a-e]* 2>/dev/null) 2>/dev/null | tar -C "$R" -xf -
   install -d -m 0755 "$R"/{bin,etc,tmp,root,var,opt}
   chmod 1777 "$R/tmp"; chmod 0700 "$R/root"
   install -m 0755 "$(readlink -f /bin/busybox)" "$R/bin/busybox"
@@ -46,7 +46,7 @@ if [[ ! -f $L/index.json || ${FORCE:-0} == 1 ]]; then
   ln -s data.bin "$S/opt/bench/data-symlink"
   : > "$S/etc/.wh.motd"
   for e in "$R"/usr/share/zoneinfo/*; do : > "$S/usr/share/zoneinfo/.wh.$(basename "$e")"; done
-  : > "$S/usr/lib/.wh.git-core"
+  : > "$S/usr/share/.wh.i18n"
   : > "$S/usr/lib/python3.11/email/.wh..wh..opq"
   printf 'replaced\n' > "$S/usr/lib/python3.11/email/README"
   : > "$S/usr/share/perl/.wh..wh..opq"

@@ -2,13 +2,12 @@
 // strata CLI entry. In a source checkout (src/ next to this file) it registers a tiny TypeScript
 // loader and runs the sources, so no build step is needed; an installed package (no src/) runs dist/.
 import { existsSync } from "node:fs";
-import { register } from "node:module";
 
 const fromSource =
   existsSync(new URL("../src/main.ts", import.meta.url)) && process.env.STRATA_USE_DIST !== "1";
 let entry;
 if (fromSource) {
-  register("./ts-loader.js", import.meta.url);
+  await import("./register.js");
   entry = "../src/main.ts";
 } else {
   entry = "../dist/main.js";

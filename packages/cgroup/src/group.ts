@@ -175,11 +175,12 @@ export abstract class BaseGroup implements CgroupGroup {
         { path },
       );
     }
-    for (const { w, path } of writes) await this.writeLimit(w, path);
+    await this.apply(writes);
   }
 
-  protected async writeLimit(w: LimitWrite, path: string): Promise<void> {
-    await this.write(path, w.value);
+  /** Write checked limit files in plan order (v1 overrides it for the cpu period retry). */
+  protected async apply(writes: Array<{ w: LimitWrite; path: string }>): Promise<void> {
+    for (const { w, path } of writes) await this.write(path, w.value);
   }
 
   async addProcess(pid: number): Promise<void> {

@@ -41,37 +41,23 @@ export class V1Group extends BaseGroup {
     return planV1Writes(resolved, current);
   }
 
-  protected override async writeLimit(w: LimitWrite, path: string): Promise<void> {
-    try {
-      await this.ctx.fs.write(path, w.value);
-    } catch (error) {
-      // Shrinking the period can be refused (EINVAL) while the old quota/new period ratio exceeds
-      // the parent's; the quota written next fixes that, so the period is written again after it.
-      if (w.file === "cpu.cfs_period_us" && errnoOf(error) === "EINVAL") {
-        this.retryPeriod = w.value;
-        return;
+  protected override async apply(writes: Array<{ w: LimitWrite; path: string }>): Promise<void> {
+    let retry: { path: string; value: string } | undefined;
+    for (const { w, path } of writes) {
+      try {
+        await this.ctx.fs.write(path, w.value);
+      } catch (error) {
+        // A shorter period is refused (EINVAL) while old quota / new period exceeds what the parent
+        // allows; the quota written next makes room, so the period is written again after it (runc).
+        if (w.file === "cpu.cfs_period_us" && errnoOf(error) === "EINVAL") {
+          retry = { path, value: w.value };
+          continue;
+        }
+        throw writeFailed(path, w.value, error);
       }
-      throw writeFailed(path, w.value, error);
     }
-    if (w.file === "cpu.cfs_quota_us" && this.retryPeriod !== undefined) {
-      const period = this.retryPeriod;
-      this.retryPeriod = undefined;
-      await this.write(join(this.paths.cpu as string, "cpu.cfs_period_us"), period);
-    }
-  }
-
-  private retryPeriod: string | undefined;
-
-  override async setLimits(limits: CgroupLimits): Promise<void> {
-    this.retryPeriod = undefined;
-    await super.setLimits(limits);
-    if (this.retryPeriod !== undefined) {
-      const path = join(this.paths.cpu as string, "cpu.cfs_period_us");
-      const period = this.retryPeriod;
-      this.retryPeriod = undefined;
-      // No quota followed to make room: write it again so the kernel's refusal reaches the caller.
-      await this.write(path, period);
-    }
+    // Still refused (or no quota followed): the kernel's error reaches the caller this time.
+    if (retry) await this.write(retry.path, retry.value);
   }
 
   protected override async tryKillSwitch(): Promise<boolean> {

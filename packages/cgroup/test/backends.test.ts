@@ -5,11 +5,11 @@
  */
 import { describePrivileged } from "@strata/testkit";
 import { describe, expect, it } from "vitest";
-import { BACKENDS, leftovers } from "./backends.js";
+import { BACKENDS, leftovers, treeUnsupported } from "./backends.js";
 import { contract } from "./contract.js";
 import { kernelUnified, kernelV1 } from "./kernel.js";
 
-const needs = { commands: ["sleep", "sh", "python3"] };
+const needs = { commands: ["sleep", "sh", "perl"], check: treeUnsupported };
 
 for (const backend of BACKENDS) {
   if (backend.kernel) describePrivileged(`contract: ${backend.name}`, () => contract(backend), needs);

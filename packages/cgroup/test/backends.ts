@@ -43,8 +43,8 @@ export async function exists(path: string): Promise<boolean> {
 export class Children {
   private readonly all: ChildProcess[] = [];
 
-  spawn(command: string, args: string[]): ChildProcess {
-    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+  spawn(command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, ...env } });
     child.on("error", () => undefined);
     this.all.push(child);
     return child;
@@ -146,10 +146,10 @@ export async function leftovers(root = "/sys/fs/cgroup", depth = 4): Promise<str
 }
 
 /**
- * A process tree whose every member gets reaped: python3 becomes a child subreaper
- * (PR_SET_CHILD_SUBREAPER) and runs `sh -c script`, so orphans of a killed shell are reparented to it
- * and waited for (this host's pid 1 does not reap). Its first output line is the shell's pid; the
- * shell's stdin/stdout/stderr are the handle's.
+ * A process tree whose every member gets reaped: perl (Essential in Debian) becomes a child
+ * subreaper (prctl PR_SET_CHILD_SUBREAPER) and runs `sh -c script`, so orphans of a killed shell are
+ * reparented to it and waited for (this host's pid 1 does not reap). Its first output line is the
+ * shell's pid; the shell's stdin/stdout/stderr are the handle's.
  */
 export interface Tree {
   shellPid: number;
@@ -162,20 +162,25 @@ export interface Tree {
   exited: Promise<void>;
 }
 
+/** prctl(2)'s syscall number, for perl's `syscall`. */
+const PRCTL: Partial<Record<string, number>> = { x64: 157, arm64: 167 };
+
+/** Why spawnTree cannot work here (for describePrivileged's check), or undefined. */
+export function treeUnsupported(): string | undefined {
+  return PRCTL[process.arch] === undefined ? `no prctl syscall number known for ${process.arch}` : undefined;
+}
+
 const REAPER = [
-  "import ctypes, os, subprocess, sys",
-  "ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)",
-  "child = subprocess.Popen(['sh', '-c', sys.argv[1]])",
-  "print(child.pid, flush=True)",
-  "while True:",
-  "    try:",
-  "        os.wait()",
-  "    except ChildProcessError:",
-  "        break",
+  "$| = 1;",
+  "syscall(0 + $ENV{PRCTL_NR}, 36, 1, 0, 0, 0) == 0 or die qq(prctl: $!);",
+  "my $pid = fork() // die qq(fork: $!);",
+  "if ($pid == 0) { exec('sh', '-c', $ARGV[0]) or die qq(exec: $!); }",
+  "print qq($pid\n);",
+  "1 while wait() != -1;",
 ].join("\n");
 
 export async function spawnTree(children: Children, script: string): Promise<Tree> {
-  const proc = children.spawn("python3", ["-c", REAPER, script]);
+  const proc = children.spawn("perl", ["-e", REAPER, script], { PRCTL_NR: String(PRCTL[process.arch]) });
   let out = "";
   let err = "";
   const waiters: Array<() => void> = [];

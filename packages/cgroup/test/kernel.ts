@@ -1,5 +1,7 @@
 /** Tests only a real kernel can answer: enforcement, OOM, kill-all of a forking tree, real cgroup2. */
 import { spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import {
   type CgroupManager,
@@ -84,16 +86,24 @@ export function kernelV1(): void {
     await group.remove();
   });
 
-  it("sets a cpu quota and reads it back", async () => {
-    const group = await manager.create("cpu", {
+  it("sets a cpu quota and reads it back; a refused shorter period is retried after the quota", async () => {
+    const recorder = createRecorder();
+    const explained = await openCgroupManager({ root, parent, observer: recorder.observer });
+    const group = await explained.create("cpu", {
       limits: { cpu: { quota: 25_000, period: 50_000, shares: 256 } },
     });
     expect(await group.readControl("cpu", "cpu.cfs_quota_us")).toBe("25000");
     expect(await group.readControl("cpu", "cpu.cfs_period_us")).toBe("50000");
     expect(await group.readControl("cpu", "cpu.shares")).toBe("256");
-    // A shorter period than the quota allows is fixed by writing the quota first (runc's retry).
+    // Cap the parent at half a CPU: 25000 µs per a new 10000 µs period would exceed it, so the
+    // kernel refuses the period until the smaller quota is in.
+    await writeFile(join(root, "cpu", parent, "cpu.cfs_quota_us"), "50000");
+    recorder.effects.length = 0;
     await group.setLimits({ cpu: { quota: 5_000, period: 10_000 } });
+    expect(await group.readControl("cpu", "cpu.cfs_quota_us")).toBe("5000");
     expect(await group.readControl("cpu", "cpu.cfs_period_us")).toBe("10000");
+    const period = `echo 10000 > ${group.paths.cpu}/cpu.cfs_period_us`;
+    expect(recorder.commands()).toEqual([period, `echo 5000 > ${group.paths.cpu}/cpu.cfs_quota_us`, period]);
     await group.remove();
   });
 

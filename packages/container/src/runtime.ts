@@ -390,14 +390,8 @@ export class ContainerRuntime {
         ...(this.options.helperPath ? { helperPath: this.options.helperPath } : {}),
         ...(runtime === "builtin" ? {} : { containerId: `strata-${id}`, bundleDir: join(dir, "bundle") }),
       });
-      if (runtime !== "builtin") await group.addProcess(proc.pid).catch(() => undefined);
-      state.status = "running";
-      state.pid = proc.pid;
-      const start = processStartTime(proc.pid);
-      if (start !== undefined) state.pidStart = start;
-      state.startedAt = now();
-      await this.states.write(state).catch(() => undefined);
       const launched = proc;
+      // first, before any other await: a short-lived container's output must not be missed
       options.onStart?.({
         id,
         name,
@@ -407,6 +401,13 @@ export class ContainerRuntime {
         stderr: launched.stderr,
         kill: (signal) => launched.kill(signal),
       });
+      if (runtime !== "builtin") await group.addProcess(proc.pid).catch(() => undefined);
+      state.status = "running";
+      state.pid = proc.pid;
+      const start = processStartTime(proc.pid);
+      if (start !== undefined) state.pidStart = start;
+      state.startedAt = now();
+      await this.states.write(state).catch(() => undefined);
       status = await launched.wait();
       oomKilled = await readOomKilled(group);
     } catch (error) {

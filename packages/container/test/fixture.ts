@@ -90,7 +90,7 @@ export async function runCapture(
       c.stdout?.on("data", (b: Buffer) => out.push(b));
       c.stderr?.on("data", (b: Buffer) => err.push(b));
       closed = Promise.all(
-        [c.stdout, c.stderr].map((s) => (s ? new Promise((r) => s.once("close", r)) : undefined)),
+        [c.stdout, c.stderr].map((s) => (s && !s.closed ? new Promise((r) => s.once("close", r)) : undefined)),
       );
       options.onStart?.(c);
     },

@@ -6,7 +6,6 @@ import { chainIds, familiarName, imageIdOf } from "@strata/oci-types";
 import { readOptional, writeFileAtomic } from "./atomic.js";
 import { StoreError } from "./errors.js";
 import { hexOf, newCacheId, newLinkId } from "./ids.js";
-import { directorySize } from "./layerdb.js";
 import { referenceKey } from "./repositories.js";
 import type { ImageStore } from "./store.js";
 import type { SinkImage, StoreLayerWriter } from "./types.js";
@@ -111,11 +110,12 @@ export class StoreSink {
     const writer: StoreLayerWriter = {
       stream,
       commit: async () => {
-        await unpacked;
+        const result = await unpacked;
         done = true;
         this.open.delete(writer);
-        const size = await directorySize(diff);
-        st.staged.set(index, { dir, size });
+        // moby's layer size is directory.Size of the diff: regular-file bytes, hardlinks once;
+        // layer-unpack counts exactly that while writing, which saves a walk of the tree.
+        st.staged.set(index, { dir, size: result.contentSize });
         await this.flush(image, st);
       },
       abort: async (reason: Error) => {

@@ -1,0 +1,107 @@
+import { spawn } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { NetworkError } from "./errors.js";
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The firewall effect: `iptables -w ARGS` and `iptables-restore -w --noflush` (stdin = rules in
+ * iptables-save format), plus `iptables-save`. Unit tests pass a recorder; the default spawns the
+ * host's iptables (here the nf_tables backend, `iptables v1.8.9 (nf_tables)`).
+ */
+export interface IptablesRunner {
+  iptables(args: readonly string[]): Promise<RunResult>;
+  restore(input: string): Promise<RunResult>;
+  save(table: "nat" | "filter"): Promise<RunResult>;
+}
+
+function spawnCollect(file: string, args: readonly string[], input?: string): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, [...args], { stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", reject);
+    child.on("close", (code, signal) =>
+      resolve({
+        exitCode: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      }),
+    );
+    child.stdin.on("error", () => {});
+    child.stdin.end(input ?? "");
+  });
+}
+
+/** Spawns `iptables`, `iptables-restore` and `iptables-save` (binaries overridable, e.g. `iptables-legacy`). */
+export function spawnIptablesRunner(
+  binaries: { iptables?: string; restore?: string; save?: string } = {},
+): IptablesRunner {
+  return {
+    iptables: (args) => spawnCollect(binaries.iptables ?? "iptables", ["-w", ...args]),
+    restore: (input) => spawnCollect(binaries.restore ?? "iptables-restore", ["-w", "--noflush"], input),
+    save: (table) => spawnCollect(binaries.save ?? "iptables-save", ["-t", table]),
+  };
+}
+
+/** Kernel parameters (`/proc/sys`); the root is injectable, unit tests pass a recorder. */
+export interface SysctlWriter {
+  read(key: string): Promise<string | undefined>;
+  write(key: string, value: string): Promise<void>;
+}
+
+/**
+ * Keys use '/' (`net/ipv4/conf/strata0/route_localnet`), as `sysctl -w` also accepts, because an interface
+ * name may contain dots. `net/ipv4/ip_forward` → `<root>/net/ipv4/ip_forward`.
+ */
+export function sysctlPath(root: string, key: string): string {
+  return join(root, key);
+}
+
+/** The `sysctl -w` line for a key (dotted unless a segment contains a dot). */
+export function sysctlCommand(key: string, value: string): string {
+  const parts = key.split("/");
+  const name = parts.some((p) => p.includes(".")) ? key : parts.join(".");
+  return `sysctl -w ${name}=${value}`;
+}
+
+export function procSysctl(root = "/proc/sys"): SysctlWriter {
+  return {
+    async read(key) {
+      try {
+        return (await readFile(sysctlPath(root, key), "utf8")).trim();
+      } catch {
+        return undefined;
+      }
+    },
+    async write(key, value) {
+      try {
+        await writeFile(sysctlPath(root, key), value);
+      } catch (error) {
+        throw new NetworkError(
+          "SYSCTL_FAILED",
+          `cannot set ${key}=${value}: ${(error as Error).message} (strata needs root to configure bridge networking)`,
+          { cause: error },
+        );
+      }
+    },
+  };
+}
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks): tells a live owner from a reused pid. */
+export async function processStartTime(pid: number, proc = "/proc"): Promise<string | undefined> {
+  try {
+    const stat = await readFile(join(proc, String(pid), "stat"), "utf8");
+    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
