@@ -2,7 +2,8 @@
 # Benchmarks N namespaces wired to a bridge: strata (sequential and --parallel 4) vs plain `ip`, `ip -batch`
 # and the CNI bridge + host-local plugins. Needs root, hyperfine, iproute2, containernetworking-plugins and
 # built dist of @strata/netns and @strata/veth (the script builds them). Only talks to its own namespaces.
-# usage: bench/net/run.sh [N=50] [RUNS=5]   -> bench/results/net-*.json and a table on stdout
+# usage: [METHODS="ip batch cni strata strata-p4"] bench/net/run.sh [N=50] [RUNS=5]
+#   -> bench/results/net-N-<method>-<phase>.json and a table on stdout
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -16,7 +17,7 @@ declare -A UP DOWN CLEAN
 for m in ip batch cni; do UP[$m]="$SH $m up $N"; DOWN[$m]="$SH $m down $N"; CLEAN[$m]="$SH $m clean $N"; done
 UP[strata]="$JS up $N"; DOWN[strata]="$JS down $N"; CLEAN[strata]="$JS clean $N"
 UP[strata-p4]="$JS up $N --parallel 4"; DOWN[strata-p4]="$JS down $N --parallel 4"; CLEAN[strata-p4]="$JS clean $N"
-METHODS=(ip batch cni strata strata-p4)
+read -r -a METHODS <<<"${METHODS:-ip batch cni strata strata-p4}"
 
 for m in "${METHODS[@]}"; do   # sanity: one traffic check per method
   bash -c "${CLEAN[$m]}"; bash -c "${UP[$m]}"

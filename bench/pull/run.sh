@@ -59,25 +59,33 @@ hyperfine --style basic --warmup "$WARMUP" --runs "$RUNS" \
   --prepare "rm -rf $S/skopeo $S/strata /var/lib/containers/cache/blob-info-cache-v1.boltdb; sync" \
   --export-json "$WORK/hyperfine.json" \
   -n skopeo-copy "skopeo copy --quiet --src-tls-verify=false docker://$REF oci:$S/skopeo:latest" \
-  -n strata-pull "node $HERE/pull.mjs $REF $S/strata"
+  -n strata-pull "node $HERE/pull.mjs $REF $S/strata" \
+  -n node-floor "node -e 0" \
+  -n strata-import-floor "node --input-type=module -e 'await import(\"$ROOT/packages/registry-pull/dist/index.js\")'"
 
-# peak RSS: a few runs, the largest value
+# peak RSS (largest of 5 runs) and the in-process pull time (median of 5, without node start-up and imports)
 rss=0
-for _ in 1 2 3; do
+: > "$WORK/inproc.txt"
+for _ in 1 2 3 4 5; do
   rm -rf "$S/strata"
-  r=$(STRATA_BENCH_REPORT=1 node "$HERE/pull.mjs" "$REF" "$S/strata" | jq .maxRssKiB)
+  line=$(STRATA_BENCH_REPORT=1 node "$HERE/pull.mjs" "$REF" "$S/strata")
+  r=$(jq .maxRssKiB <<<"$line")
+  jq .ms <<<"$line" >> "$WORK/inproc.txt"
   (( r > rss )) && rss=$r
 done
+inproc=$(sort -n "$WORK/inproc.txt" | sed -n 3p)
 skopeo_rss=$( { /usr/bin/time -v skopeo copy --quiet --src-tls-verify=false "docker://$REF" "oci:$S/skopeo-rss:latest" >/dev/null; } 2>&1 | awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}')
 size=$(find "$CACHE/image/blobs" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
 layer=$(find "$CACHE/image/blobs" -type f -printf '%s\n' | sort -n | tail -1)
 
-jq -r --arg rss "$rss" --arg srss "$skopeo_rss" --arg size "$size" --arg layer "$layer" '
+jq -r --arg rss "$rss" --arg inproc "$inproc" --arg srss "$skopeo_rss" --arg size "$size" --arg layer "$layer" '
   (.results | map({(.command): .}) | add) as $r
   | ($r["strata-pull"].median / $r["skopeo-copy"].median) as $ratio
   | "image: \($size | tonumber / 1e6 | floor) MB in 2 gzip layers (largest \($layer | tonumber / 1e6 | floor) MB)",
     "skopeo-copy median \($r["skopeo-copy"].median * 1000 | floor) ms (min \($r["skopeo-copy"].min * 1000 | floor), max \($r["skopeo-copy"].max * 1000 | floor))",
     "strata-pull median \($r["strata-pull"].median * 1000 | floor) ms (min \($r["strata-pull"].min * 1000 | floor), max \($r["strata-pull"].max * 1000 | floor))",
     "ratio strata/skopeo (medians): \($ratio * 100 | floor / 100)  (target <= 1.0)",
+    "floors: node -e 0 median \($r["node-floor"].median * 1000 | floor) ms; node + import of registry-pull (zod, undici) \($r["strata-import-floor"].median * 1000 | floor) ms",
+    "strata in-process pull (no start-up, median of 5): \($inproc) ms; ratio to skopeo copy: \(($inproc | tonumber) / ($r["skopeo-copy"].median * 1000) * 100 | floor / 100)",
     "peak RSS: strata \($rss | tonumber / 1024 | floor) MiB (target <= 100), skopeo \($srss | tonumber / 1024 | floor) MiB"
 ' "$WORK/hyperfine.json" | tee "$WORK/summary.txt"

@@ -55,8 +55,7 @@ BENCH_DIR=$BENCH REG=$REG "$HERE/make-image.sh"
 mkdir -p "$S"
 mountpoint -q "$S" || mount -t tmpfs -o size=8g,mode=0755 strata-bench-store "$S"
 log "bundling strata (rolldown, from sources)"
-node "$HERE/bundle.mjs" >/dev/null
-STRATA="node $HERE/.build/strata.mjs --root $S/strata"
+STRATA="node $(node "$HERE/bundle.mjs") --root $S/strata"
 
 cat > "$S/reset" <<RESET
 #!/usr/bin/env bash

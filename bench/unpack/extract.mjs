@@ -1,6 +1,7 @@
 // Unpack one layer file with @strata/layer-unpack (built JS in $STRATA_UNPACK_DIST) into a directory.
 // Usage: node extract.mjs <layer.tar[.gz|.zst]> <target-dir> [overlay|flat]
 import { createReadStream } from "node:fs";
+import { resolve } from "node:path";
 
 const [layer, target, whiteouts = "overlay"] = process.argv.slice(2);
 if (!layer || !target) {
@@ -20,7 +21,7 @@ const mediaType = layer.endsWith(".gz")
     : "application/vnd.oci.image.layer.v1.tar";
 const started = process.hrtime.bigint();
 const result = await unpackLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), {
-  target,
+  target: resolve(target),
   mediaType,
   whiteouts,
 });

@@ -1,3 +1,9 @@
 import { strataVitestConfig } from "../../vitest.shared.ts";
 
-export default strataVitestConfig();
+// The run fails if it leaves anything named after this package's test prefix behind (netns, links,
+// temp dirs, processes). Scoped to this package so parallel runs of other packages are not blamed.
+process.env.STRATA_LEAK_PREFIX ??= "strata-test-network";
+
+export default strataVitestConfig({
+  globalSetup: ["../testkit/src/leak-setup.ts", "./test/global-setup.ts"],
+});

@@ -11,8 +11,9 @@ import { ExitCode, reportError } from "./errors.js";
 /** The package version; "unknown" when package.json is not next to the code (e.g. a bundle). */
 function packageVersion(): string {
   try {
-    return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string })
-      .version;
+    return (
+      JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+    ).version;
   } catch {
     return "unknown";
   }

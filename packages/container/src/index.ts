@@ -1,5 +1,11 @@
-export { containerHosts, containerResolvConf, type EtcFiles, type EtcOptions, writeEtcFiles } from "./etc-files.js";
 export { ContainerError, type ContainerErrorCode } from "./errors.js";
+export {
+  containerHosts,
+  containerResolvConf,
+  type EtcFiles,
+  type EtcOptions,
+  writeEtcFiles,
+} from "./etc-files.js";
 export {
   attachNetwork,
   checkNetworkMode,
@@ -21,8 +27,8 @@ export {
 } from "./parse.js";
 export { isAlive, type ProcessRef, processRef, processStartTime } from "./proc.js";
 export {
-  type ContainerRuntimeOptions,
   ContainerRuntime,
+  type ContainerRuntimeOptions,
   type ContainerSummary,
   type GcReport,
   type Launcher,

@@ -82,11 +82,16 @@ export async function attachNetwork(
     }
     return { mode, netns: path };
   }
-  return (options.attachers?.[mode] as NetworkAttacher).attach(request);
+  const attacher = options.attachers?.[mode];
+  if (!attacher) throw new ContainerError("NETWORK_UNSUPPORTED", `network '${mode}' has no attacher`);
+  return attacher.attach(request);
 }
 
 /** Undoes `attachNetwork`. none/host/ns:NAME own nothing: the named namespace belongs to its creator. */
-export async function detachNetwork(attachment: NetworkAttachment, options: NetworkOptions = {}): Promise<void> {
+export async function detachNetwork(
+  attachment: NetworkAttachment,
+  options: NetworkOptions = {},
+): Promise<void> {
   const { mode } = attachment;
   if (mode === "none" || mode === "host" || mode.startsWith("ns:")) return;
   const attacher = options.attachers?.[mode];

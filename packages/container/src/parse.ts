@@ -34,7 +34,11 @@ export function parseMemory(input: string | number, what = "memory"): number {
  * skipped, a bare `KEY` takes the value from `hostEnv` (and is dropped when unset there). Values are
  * taken verbatim: no quotes are removed, no variables expanded.
  */
-export function parseEnvFile(text: string, source = "env file", hostEnv: NodeJS.ProcessEnv = process.env): string[] {
+export function parseEnvFile(
+  text: string,
+  source = "env file",
+  hostEnv: NodeJS.ProcessEnv = process.env,
+): string[] {
   const out: string[] = [];
   const lines = text.split(/\r?\n/);
   lines.forEach((raw, index) => {
@@ -59,9 +63,13 @@ export async function readEnvFile(path: string): Promise<string[]> {
   try {
     text = await readFile(path, "utf8");
   } catch (error) {
-    throw new ContainerError("ENV_FILE_INVALID", `cannot read env file ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new ContainerError(
+      "ENV_FILE_INVALID",
+      `cannot read env file ${path}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   return parseEnvFile(text, path);
 }
@@ -78,8 +86,32 @@ export function assertContainerName(name: string): void {
   }
 }
 
-const LEFT = ["brave", "calm", "eager", "fond", "keen", "lucid", "quiet", "sharp", "swift", "tidy", "vivid", "wise"];
-const RIGHT = ["bohr", "curie", "euler", "gauss", "hopper", "knuth", "lovelace", "noether", "ritchie", "turing"];
+const LEFT = [
+  "brave",
+  "calm",
+  "eager",
+  "fond",
+  "keen",
+  "lucid",
+  "quiet",
+  "sharp",
+  "swift",
+  "tidy",
+  "vivid",
+  "wise",
+];
+const RIGHT = [
+  "bohr",
+  "curie",
+  "euler",
+  "gauss",
+  "hopper",
+  "knuth",
+  "lovelace",
+  "noether",
+  "ritchie",
+  "turing",
+];
 
 /** A Docker-style random name, `adjective_scientist_xxxx` (the suffix keeps collisions rare). */
 export function generateName(): string {
@@ -100,7 +132,10 @@ export function isContainerId(s: string): boolean {
 export function parseCpus(input: string | number): number {
   const cpus = typeof input === "number" ? input : Number(input);
   if (!Number.isFinite(cpus) || cpus <= 0) {
-    throw new ContainerError("INVALID_OPTION", `--cpus must be a positive number of CPUs (got '${input}'), e.g. 0.5`);
+    throw new ContainerError(
+      "INVALID_OPTION",
+      `--cpus must be a positive number of CPUs (got '${input}'), e.g. 0.5`,
+    );
   }
   return cpus;
 }

@@ -1,8 +1,14 @@
-import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type CgroupGroup, type CgroupLimits, type CgroupManager, cpusToQuota, openCgroupManager } from "@strata/cgroup";
-import { type ImageDetails, ImageNotFoundError, type ImageStore } from "@strata/image-store";
+import {
+  type CgroupGroup,
+  type CgroupLimits,
+  type CgroupManager,
+  cpusToQuota,
+  openCgroupManager,
+} from "@strata/cgroup";
+import type { ImageStore } from "@strata/image-store";
 import {
   buildLaunchSpec,
   type ExitStatus,
@@ -12,6 +18,7 @@ import {
   type LaunchSpec,
   launch,
 } from "@strata/launch";
+import { chainIds, type ImageConfig } from "@strata/oci-types";
 import {
   createContainerLayer,
   isMountPoint,
@@ -20,9 +27,16 @@ import {
   removeLayer,
   unmountLayer,
 } from "@strata/overlay-mount";
-import { hostHostname, writeEtcFiles } from "./etc-files.js";
 import { ContainerError } from "./errors.js";
-import { attachNetwork, checkNetworkMode, detachNetwork, type NetworkMode, type NetworkOptions } from "./network.js";
+import { type EtcFiles, hostHostname, writeEtcFiles } from "./etc-files.js";
+import {
+  attachNetwork,
+  checkNetworkMode,
+  detachNetwork,
+  type NetworkAttachment,
+  type NetworkMode,
+  type NetworkOptions,
+} from "./network.js";
 import {
   assertContainerName,
   generateName,
@@ -34,6 +48,13 @@ import {
 } from "./parse.js";
 import { isAlive, processRef, processStartTime } from "./proc.js";
 import { type ContainerState, StateDir } from "./state.js";
+
+/** What a run needs of its image. */
+interface RunImage {
+  id: string;
+  config: ImageRuntimeConfig;
+  top: { chainId: string; cacheId: string };
+}
 
 /** Starts a LaunchSpec; `launch` from @strata/launch by default (the seam unit tests replace). */
 export type Launcher = (spec: LaunchSpec, options: LaunchOptions) => Promise<LaunchedProcess>;
@@ -260,28 +281,46 @@ export class ContainerRuntime {
     return limits;
   }
 
-  private async resolveImage(options: RunOptions): Promise<ImageDetails> {
-    const tryGet = async () => {
-      try {
-        return await this.store.get(options.image);
-      } catch (error) {
-        if (error instanceof ImageNotFoundError || codeOf(error) === "IMAGE_NOT_FOUND") return undefined;
-        throw error;
+  /**
+   * The image's ID, runtime config and top layer. Cheaper than `ImageStore.get` (no sizes, no
+   * manifest): this is on every run's path.
+   */
+  private async resolveImage(options: RunOptions): Promise<RunImage> {
+    const lookup = async (): Promise<RunImage | undefined> => {
+      const id = await this.store.resolve(options.image);
+      const config = id ? await this.store.readConfig(id) : undefined;
+      if (!id || !config) return undefined;
+      const chains = chainIds(config.value.rootfs?.diff_ids ?? []);
+      const topChain = chains.at(-1);
+      if (topChain === undefined) {
+        throw new ContainerError(
+          "IMAGE_NOT_FOUND",
+          `image '${options.image}' has no layers: there is no filesystem to run`,
+        );
       }
+      const top = await this.store.layer(topChain);
+      if (!top) {
+        throw new ContainerError(
+          "IMAGE_NOT_FOUND",
+          `layer ${topChain} of image '${options.image}' is missing from the store: pull the image again`,
+        );
+      }
+      return {
+        id,
+        config: runtimeConfigOf(config.value),
+        top: { chainId: top.chainId, cacheId: top.cacheId },
+      };
     };
-    let image = await tryGet();
+    let image = await lookup();
     if (!image && options.pull) {
       await options.pull(options.image);
-      image = await tryGet();
+      image = await lookup();
     }
     if (!image) {
       throw new ContainerError(
         "IMAGE_NOT_FOUND",
         `image '${options.image}' is not in the store ${this.store.root}: pull it first ('strata pull ${options.image}')`,
       );
-    }
-    if (image.layers.length === 0) {
-      throw new ContainerError("IMAGE_NOT_FOUND", `image '${options.image}' has no layers: there is no filesystem to run`);
     }
     return image;
   }
@@ -334,35 +373,49 @@ export class ContainerRuntime {
     let oomKilled = false;
     let failure: unknown;
     try {
-      await this.createLayer(state, image);
-      const merged = (state.mount as NonNullable<ContainerState["mount"]>).merged;
-      await mountLayer({
-        root: this.overlayRoot,
-        id: (state.mount as NonNullable<ContainerState["mount"]>).id,
-        ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
-      });
-      (state.mount as NonNullable<ContainerState["mount"]>).mounted = true;
-      await this.states.write(state);
-
+      // Record every intent first (so gc can undo a crash half-way), then do the independent steps at once.
       const cgroups = await this.cgroups();
-      group = await createGroup(cgroups, id, limits, options.memorySwap === undefined);
-      state.cgroup = { parent: cgroups.parent, paths: { ...group.paths } as Record<string, string> };
+      state.cgroup = { parent: cgroups.parent, paths: {} };
+      state.network = { mode: network };
+      await this.createLayer(state, image);
+      const mount = state.mount as NonNullable<ContainerState["mount"]>;
+      const merged = mount.merged;
+      let etc: EtcFiles | undefined;
+      const steps = await Promise.allSettled([
+        mountLayer({
+          root: this.overlayRoot,
+          id: mount.id,
+          ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
+        }).then(() => {
+          mount.mounted = true;
+        }),
+        createGroup(cgroups, id, limits, options.memorySwap === undefined).then((g) => {
+          group = g;
+          (state.cgroup as NonNullable<ContainerState["cgroup"]>).paths = { ...g.paths } as Record<
+            string,
+            string
+          >;
+        }),
+        attachNetwork({ containerId: id, name, mode: network }, this.options.network).then(
+          async (attachment) => {
+            state.network = attachment;
+            etc = await writeEtcFiles(dir, {
+              hostname,
+              hostNetwork: network === "host",
+              ...(attachment.hosts ? { extraHosts: attachment.hosts } : {}),
+              ...(this.options.hostEtc ? { hostEtc: this.options.hostEtc } : {}),
+            });
+          },
+        ),
+      ]);
       await this.states.write(state);
-
-      state.network = await attachNetwork({ containerId: id, name, mode: network }, this.options.network);
-      await this.states.write(state);
-
-      const etc = await writeEtcFiles(dir, {
-        hostname,
-        hostNetwork: network === "host",
-        ...(state.network.hosts ? { extraHosts: state.network.hosts } : {}),
-        ...(this.options.hostEtc ? { hostEtc: this.options.hostEtc } : {}),
-      });
+      for (const step of steps) if (step.status === "rejected") throw step.reason;
+      if (!group || !etc) throw new Error("unreachable: setup steps settled without a result");
       await ensurePlaceholders(merged);
 
       const runtime = options.runtime ?? "builtin";
       const cgroupProcs = Object.values(group.paths).map((p) => join(p as string, "cgroup.procs"));
-      const spec = buildLaunchSpec(runtimeConfigOf(image), {
+      const spec = buildLaunchSpec(image.config, {
         rootfs: merged,
         ...(options.args !== undefined ? { args: options.args } : {}),
         ...(options.entrypoint !== undefined ? { entrypoint: options.entrypoint } : {}),
@@ -376,9 +429,9 @@ export class ContainerRuntime {
         // OCI runtimes cannot be handed cgroup.procs files: the pid is moved in right after start
         cgroupProcs: runtime === "builtin" ? cgroupProcs : [],
         readonlyRootfs: options.readOnly ?? false,
-        hostsFile: etc.hosts,
-        hostnameFile: etc.hostname,
-        resolvConfFile: etc.resolvConf,
+        hostsFile: (etc as EtcFiles).hosts,
+        hostnameFile: (etc as EtcFiles).hostname,
+        resolvConfFile: (etc as EtcFiles).resolvConf,
       });
       state.args = spec.args;
 
@@ -433,8 +486,8 @@ export class ContainerRuntime {
   }
 
   /** layerdb/mounts/<id>/{mount-id,parent} first, then overlay2/<mountId>, under the store lock (so prune sees it). */
-  private async createLayer(state: ContainerState, image: ImageDetails): Promise<void> {
-    const top = image.layers.at(-1) as ImageDetails["layers"][number];
+  private async createLayer(state: ContainerState, image: RunImage): Promise<void> {
+    const { top } = image;
     const mountId = newContainerId();
     state.mount = {
       id: mountId,
@@ -473,63 +526,64 @@ export class ContainerRuntime {
       const ref = { pid: state.pid, start: state.pidStart };
       if (isAlive(ref)) await step(async () => process.kill(ref.pid, "SIGKILL"));
     }
+    // Processes first: nothing may still run in the rootfs or the namespace when they go.
+    let group: CgroupGroup | undefined;
     if (state.cgroup) {
       await step(async () => {
         const cgroups = await this.cgroups();
-        let group: CgroupGroup;
         try {
           group = await cgroups.open(state.id);
         } catch (error) {
           if (codeOf(error) === "CGROUP_NOT_FOUND") return;
           throw error;
         }
-        await group.destroy();
+        // usually empty already (PID 1 is gone, so the kernel killed the rest): skip the freeze/kill cycle
+        if ((await group.pids()).length > 0) await group.killAll();
       });
     }
-    if (state.network) {
-      const attachment = state.network;
-      await step(() => detachNetwork(attachment, this.options.network));
-    }
-    if (state.mount) {
-      const mount = state.mount;
-      await step(async () => {
-        if (await isMountPoint(mount.merged)) {
-          await unmountLayer({
-            root: this.overlayRoot,
-            id: mount.id,
-            removeMerged: !options.remove,
-            ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
-          });
-        }
-        mount.mounted = false;
-      });
-    }
-    if (options.remove) {
-      if (state.mount) {
-        const mount = state.mount;
-        await step(() =>
-          this.store.locked(async () => {
-            if (await exists(join(this.overlayRoot, mount.id))) {
-              await removeLayer({
+    const mount = state.mount;
+    await Promise.all([
+      step(async () => group?.remove()),
+      state.network
+        ? step(() => detachNetwork(state.network as NetworkAttachment, this.options.network))
+        : undefined,
+      mount
+        ? step(async () => {
+            if (await isMountPoint(mount.merged)) {
+              await unmountLayer({
                 root: this.overlayRoot,
                 id: mount.id,
                 ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
               });
             }
-            await rm(this.mountRecord(state.id), { recursive: true, force: true });
-          }),
-        );
-      }
-      if (errors.length === 0) {
-        await step(() => this.states.remove(state.id));
-        await step(() => this.states.releaseName(state.name, state.id));
-      }
+            mount.mounted = false;
+            if (options.remove) {
+              // no store lock needed: the layer dir goes before its record, and prune only reads records
+              if (await exists(join(this.overlayRoot, mount.id))) {
+                await removeLayer({
+                  root: this.overlayRoot,
+                  id: mount.id,
+                  ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
+                });
+              }
+              await rm(this.mountRecord(state.id), { recursive: true, force: true });
+            } else {
+              // rmdir, never rm -r: should the unmount not have happened, the container's files stay
+              await rmdir(mount.merged).catch(() => undefined);
+            }
+          })
+        : undefined,
+    ]);
+    if (options.remove && errors.length === 0) {
+      await step(() => this.states.remove(state.id));
+      await step(() => this.states.releaseName(state.name, state.id));
     }
     if ((!options.remove || errors.length > 0) && stillRecorded) {
       await this.states.write(state).catch(() => undefined);
     }
     if (errors.length === 1) throw errors[0];
-    if (errors.length > 1) throw new AggregateError(errors, `tearing down container ${state.id.slice(0, 12)} failed`);
+    if (errors.length > 1)
+      throw new AggregateError(errors, `tearing down container ${state.id.slice(0, 12)} failed`);
   }
 
   // ------------------------------------------------------------------ queries
@@ -549,7 +603,10 @@ export class ContainerRuntime {
       }
       if (matches.length === 1) return this.states.read(matches[0] as string);
     }
-    throw new ContainerError("CONTAINER_NOT_FOUND", `no container named or with id '${ref}': 'strata ps -a' lists them`);
+    throw new ContainerError(
+      "CONTAINER_NOT_FOUND",
+      `no container named or with id '${ref}': 'strata ps -a' lists them`,
+    );
   }
 
   /** The full recorded state (`strata inspect`). */
@@ -624,7 +681,10 @@ export class ContainerRuntime {
    * `stop`: SIGTERM to PID 1, SIGKILL to every process of the container after `timeoutMs`
    * (default 10 s), then wait for the owner to tear it down (or do it here if the owner is gone).
    */
-  async stop(ref: string, options: { timeoutMs?: number; signal?: NodeJS.Signals } = {}): Promise<ContainerState> {
+  async stop(
+    ref: string,
+    options: { timeoutMs?: number; signal?: NodeJS.Signals } = {},
+  ): Promise<ContainerState> {
     const state = await this.resolve(ref);
     const timeoutMs = options.timeoutMs ?? this.options.stopTimeoutMs ?? 10_000;
     if (this.isRunning(state)) {
@@ -635,14 +695,19 @@ export class ContainerRuntime {
         if (codeOf(error) !== "ESRCH") throw error;
       }
       const deadline = Date.now() + timeoutMs;
-      for (let delay = 5; isAlive(pidRef) && Date.now() < deadline; delay = Math.min(delay * 2, 100)) await sleep(delay);
+      for (let delay = 5; isAlive(pidRef) && Date.now() < deadline; delay = Math.min(delay * 2, 100))
+        await sleep(delay);
       if (isAlive(pidRef)) await this.killAll(state);
     }
     return this.settle(state.id);
   }
 
   private async killAll(state: ContainerState): Promise<void> {
-    if (state.pid !== undefined && state.pidStart !== undefined && isAlive({ pid: state.pid, start: state.pidStart })) {
+    if (
+      state.pid !== undefined &&
+      state.pidStart !== undefined &&
+      isAlive({ pid: state.pid, start: state.pidStart })
+    ) {
       try {
         process.kill(state.pid, "SIGKILL");
       } catch {
@@ -659,7 +724,10 @@ export class ContainerRuntime {
   private async settle(id: string): Promise<ContainerState> {
     const after = await this.waitExited(id, 10_000);
     if (!after) {
-      throw new ContainerError("CONTAINER_NOT_FOUND", `container ${id.slice(0, 12)} was removed (it ran with --rm)`);
+      throw new ContainerError(
+        "CONTAINER_NOT_FOUND",
+        `container ${id.slice(0, 12)} was removed (it ran with --rm)`,
+      );
     }
     if (after.status !== "exited" || after.mount?.mounted) {
       after.status = "exited";
@@ -768,8 +836,8 @@ export class ContainerRuntime {
 }
 
 /** The image config's runtime part; JSON nulls (Go's nil slices) become "unset". */
-function runtimeConfigOf(image: ImageDetails): ImageRuntimeConfig {
-  const c = image.config.value.config ?? {};
+function runtimeConfigOf(image: ImageConfig): ImageRuntimeConfig {
+  const c = image.config ?? {};
   const out: ImageRuntimeConfig = {};
   if (c.Entrypoint) out.Entrypoint = c.Entrypoint;
   if (c.Cmd) out.Cmd = c.Cmd;
@@ -805,7 +873,8 @@ async function createGroup(
   try {
     return await cgroups.create(id, { limits });
   } catch (error) {
-    if (!swapImplied || codeOf(error) !== "CONTROLLER_UNAVAILABLE" || limits.memory?.swap === undefined) throw error;
+    if (!swapImplied || codeOf(error) !== "CONTROLLER_UNAVAILABLE" || limits.memory?.swap === undefined)
+      throw error;
     const { swap: _swap, ...memory } = limits.memory;
     return cgroups.create(id, { limits: { ...limits, memory } });
   }

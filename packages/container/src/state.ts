@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ContainerError } from "./errors.js";
-import { isContainerId } from "./parse.js";
 import type { NetworkAttachment } from "./network.js";
+import { isContainerId } from "./parse.js";
 import type { ProcessRef } from "./proc.js";
 
 export type ContainerStatus = "created" | "running" | "exited";

@@ -42,7 +42,12 @@ export const CONFIGURED: ImageConfigInput = {
 export async function setup(): Promise<Fixture> {
   const registry = await startRegistry();
   const base = await busyboxRootfs();
-  await pushImage(registry, "test/busybox", "latest", buildImage({ layers: [base], config: { Cmd: ["/bin/sh"] } }));
+  await pushImage(
+    registry,
+    "test/busybox",
+    "latest",
+    buildImage({ layers: [base], config: { Cmd: ["/bin/sh"] } }),
+  );
   const marker = await tarLayer([{ type: "file", path: "image-marker", content: "from the image\n" }]);
   await pushImage(
     registry,
@@ -90,11 +95,17 @@ export async function runCapture(
       c.stdout?.on("data", (b: Buffer) => out.push(b));
       c.stderr?.on("data", (b: Buffer) => err.push(b));
       closed = Promise.all(
-        [c.stdout, c.stderr].map((s) => (s && !s.closed ? new Promise((r) => s.once("close", r)) : undefined)),
+        [c.stdout, c.stderr].map((s) =>
+          s && !s.closed ? new Promise((r) => s.once("close", r)) : undefined,
+        ),
       );
       options.onStart?.(c);
     },
   });
   await closed;
-  return { ...result, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+  return {
+    ...result,
+    stdout: Buffer.concat(out).toString("utf8"),
+    stderr: Buffer.concat(err).toString("utf8"),
+  };
 }

@@ -103,6 +103,8 @@ export class StoreSink {
       whiteouts: "overlay",
     };
     if (this.options.limits) unpackOptions.limits = this.options.limits;
+    const parents = await this.registeredParents(st, index);
+    if (parents.length > 0) unpackOptions.parents = parents;
     const unpacked = unpackLayer(stream, unpackOptions);
     // A bad tar must fail the download too, not leave registry-pull writing into a dead pipe.
     unpacked.catch((err: unknown) => stream.destroy(err instanceof Error ? err : new Error(String(err))));
@@ -129,6 +131,21 @@ export class StoreSink {
     };
     this.open.add(writer);
     return writer;
+  }
+
+  /**
+   * Diff dirs of the layer's ancestors, uppermost first, when all of them are already registered
+   * (layer-unpack copies implicit parent directories' attributes from them). Layers unpack in parallel,
+   * so an ancestor still in flight means no parents at all rather than a misleading partial list.
+   */
+  private async registeredParents(st: ImageState, index: number): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = index - 1; i >= 0; i--) {
+      const rec = await this.store.layer(st.chains[i] as string).catch(() => undefined);
+      if (!rec) return [];
+      out.push(this.store.layout.diffDir(rec.cacheId));
+    }
+    return out;
   }
 
   /** Register every staged layer whose parent is registered, base first. */

@@ -16,7 +16,9 @@ const result = nodeGyp
   ? spawnSync(process.execPath, [nodeGyp, ...args], { stdio: "inherit" })
   : spawnSync("node-gyp", args, { stdio: "inherit" });
 if (result.error) {
-  console.error(`@strata/launch: cannot run node-gyp (${result.error.message}); install it or run npm rebuild`);
+  console.error(
+    `@strata/launch: cannot run node-gyp (${result.error.message}); install it or run npm rebuild`,
+  );
   process.exit(1);
 }
 process.exit(result.status ?? 1);

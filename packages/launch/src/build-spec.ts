@@ -114,7 +114,8 @@ function capabilityList(add: string[] = [], drop: string[] = []): string[] {
   const drops = upper(drop);
   let caps = drops.includes("ALL") ? [] : [...DOCKER_DEFAULT_CAPABILITIES];
   if (adds.includes("ALL")) caps = Object.keys(CAPABILITY_NUMBERS);
-  for (const cap of adds.filter((c) => c !== "ALL").map(normalizeCapability)) if (!caps.includes(cap)) caps.push(cap);
+  for (const cap of adds.filter((c) => c !== "ALL").map(normalizeCapability))
+    if (!caps.includes(cap)) caps.push(cap);
   const dropSet = new Set(drops.filter((c) => c !== "ALL").map(normalizeCapability));
   return caps.filter((c) => !dropSet.has(c));
 }
@@ -127,9 +128,14 @@ function capabilityList(add: string[] = [], drop: string[] = []): string[] {
  * user looked up in the rootfs's /etc/passwd and /etc/group. Mounts, masked and read-only paths
  * and capabilities are Docker's defaults.
  */
-export function buildLaunchSpec(image: ImageRuntimeConfig | { config?: ImageRuntimeConfig } | undefined, options: BuildLaunchSpecOptions): LaunchSpec {
+export function buildLaunchSpec(
+  image: ImageRuntimeConfig | { config?: ImageRuntimeConfig } | undefined,
+  options: BuildLaunchSpecOptions,
+): LaunchSpec {
   const config: ImageRuntimeConfig =
-    image && "config" in image ? ((image as { config?: ImageRuntimeConfig }).config ?? {}) : ((image as ImageRuntimeConfig) ?? {});
+    image && "config" in image
+      ? ((image as { config?: ImageRuntimeConfig }).config ?? {})
+      : ((image as ImageRuntimeConfig) ?? {});
   if (!isAbsolute(options.rootfs)) invalid(`rootfs must be an absolute path, got '${options.rootfs}'`);
   let isDir = false;
   try {
@@ -147,7 +153,8 @@ export function buildLaunchSpec(image: ImageRuntimeConfig | { config?: ImageRunt
   }
 
   const hostname = options.hostname ?? randomBytes(6).toString("hex");
-  if (!HOSTNAME.test(hostname)) invalid(`hostname '${hostname}' is not valid (letters, digits, '.', '-', at most 64)`);
+  if (!HOSTNAME.test(hostname))
+    invalid(`hostname '${hostname}' is not valid (letters, digits, '.', '-', at most 64)`);
 
   const workdir = options.workdir ?? (config.WorkingDir || "/");
   if (!workdir.startsWith("/")) invalid(`working directory '${workdir}' must be absolute`);
@@ -158,9 +165,8 @@ export function buildLaunchSpec(image: ImageRuntimeConfig | { config?: ImageRunt
   const imageEnv = config.Env ?? [];
   const overrides = normalizeOverrides(options.env);
   const merged = mergeEnv(imageEnv, overrides);
-  const base: string[] = [];
-  if (!merged.some((e) => envKey(e) === "PATH")) base.push(`PATH=${DEFAULT_PATH}`);
-  base.push(`HOSTNAME=${hostname}`);
+  // moby's CreateDaemonEnvironment: PATH, HOSTNAME, TERM first, then the container's Env replaces or appends
+  const base: string[] = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`];
   if (options.tty) base.push("TERM=xterm");
   let env = mergeEnv(base, merged);
   if (!env.some((e) => envKey(e) === "HOME")) env = [...env, `HOME=${user.home}`];
@@ -180,7 +186,8 @@ export function buildLaunchSpec(image: ImageRuntimeConfig | { config?: ImageRunt
   }
 
   for (const limit of options.rlimits ?? []) {
-    if (RLIMIT_NUMBERS[limit.type] === undefined) invalid(`unknown rlimit '${limit.type}' (use RLIMIT_NOFILE, …)`);
+    if (RLIMIT_NUMBERS[limit.type] === undefined)
+      invalid(`unknown rlimit '${limit.type}' (use RLIMIT_NOFILE, …)`);
   }
   for (const file of options.cgroupProcs ?? []) {
     if (!isAbsolute(file)) invalid(`cgroup.procs path '${file}' must be absolute`);

@@ -67,7 +67,10 @@ export const DOCKER_DEFAULT_CAPABILITIES: readonly string[] = Object.freeze([
 export function normalizeCapability(name: string): string {
   const upper = name.toUpperCase().replace(/^CAP_/, "");
   if (CAPABILITY_NUMBERS[upper] === undefined) {
-    throw new LaunchError("INVALID_SPEC", `unknown capability '${name}'; use names such as CAP_CHOWN or NET_ADMIN`);
+    throw new LaunchError(
+      "INVALID_SPEC",
+      `unknown capability '${name}'; use names such as CAP_CHOWN or NET_ADMIN`,
+    );
   }
   return upper;
 }

@@ -82,7 +82,10 @@ export const DEFAULT_READONLY_PATHS: readonly string[] = Object.freeze([
  * effective are the list; for other users only bounding (execve would clear the others anyway).
  * Inheritable stays empty (Docker ≥ 20.10.14, CVE-2022-24769) and ambient is always empty.
  */
-export function dockerCapabilitySets(uid: number, caps: readonly string[] = DOCKER_DEFAULT_CAPABILITIES): CapabilitySets {
+export function dockerCapabilitySets(
+  uid: number,
+  caps: readonly string[] = DOCKER_DEFAULT_CAPABILITIES,
+): CapabilitySets {
   const list = [...caps];
   return uid === 0
     ? { bounding: list, effective: [...list], permitted: [...list], inheritable: [] }

@@ -69,7 +69,16 @@ const FLAG_OPTIONS: Readonly<Record<string, [boolean, number]>> = {
 };
 
 // Propagation options are accepted and ignored: every mount in the container is private.
-const PROPAGATION = new Set(["private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"]);
+const PROPAGATION = new Set([
+  "private",
+  "rprivate",
+  "slave",
+  "rslave",
+  "shared",
+  "rshared",
+  "unbindable",
+  "runbindable",
+]);
 
 /** Splits OCI mount options into mount(2) flags and the filesystem data string. */
 export function parseMountOptions(options: readonly string[] = []): { flags: number; data: string } {
@@ -127,14 +136,17 @@ function isBind(m: MountSpec): boolean {
 
 function checkUint(value: number, what: string): number {
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new LaunchError("INVALID_SPEC", `${what} must be an integer between 0 and 4294967295, got ${value}`);
+    throw new LaunchError(
+      "INVALID_SPEC",
+      `${what} must be an integer between 0 and 4294967295, got ${value}`,
+    );
   }
   return value;
 }
 
 /**
  * Turns a LaunchSpec into the helper's program: the spec's mounts in order, then the default
- * devices and /dev symlinks (created, as runc does, after the mounts), then masked and read-only
+ * devices and /dev symlinks (created, as runc does, after the mounts), then read-only and masked
  * paths, then the read-only rootfs remount.
  */
 export function toHelperSpec(spec: LaunchSpec): HelperSpec {
@@ -146,7 +158,10 @@ export function toHelperSpec(spec: LaunchSpec): HelperSpec {
     const { flags, data } = parseMountOptions(m.options);
     if (isBind(m)) {
       if (!m.source.startsWith("/")) {
-        throw new LaunchError("INVALID_SPEC", `bind mount source '${m.source}' must be an absolute host path`);
+        throw new LaunchError(
+          "INVALID_SPEC",
+          `bind mount source '${m.source}' must be an absolute host path`,
+        );
       }
       bindSources.push(m.source);
       ops.push({
@@ -163,9 +178,11 @@ export function toHelperSpec(spec: LaunchSpec): HelperSpec {
   for (const device of DEFAULT_DEVICES) {
     ops.push({ op: "mknod", target: device.path, mode: 0o666, major: device.major, minor: device.minor });
   }
-  for (const [link, target] of DEFAULT_DEV_SYMLINKS) ops.push({ op: "symlink", source: target, target: link });
-  for (const path of spec.maskedPaths) ops.push({ op: "mask", target: path });
+  for (const [link, target] of DEFAULT_DEV_SYMLINKS)
+    ops.push({ op: "symlink", source: target, target: link });
+  // read-only paths before masked ones, in runc's order, so both list the same mounts in the same order
   for (const path of spec.readonlyPaths) ops.push({ op: "readonly", target: path });
+  for (const path of spec.maskedPaths) ops.push({ op: "mask", target: path });
   if (spec.readonlyRootfs) ops.push({ op: "remount-ro", target: "/" });
 
   const pathEntry = spec.env.find((e) => e.startsWith("PATH="));

@@ -1,4 +1,4 @@
-export { buildLaunchSpec, type BuildLaunchSpecOptions, type ImageRuntimeConfig } from "./build-spec.js";
+export { type BuildLaunchSpecOptions, buildLaunchSpec, type ImageRuntimeConfig } from "./build-spec.js";
 export {
   CAPABILITY_NUMBERS,
   capabilitiesFromMask,
@@ -16,7 +16,14 @@ export {
   dockerCapabilitySets,
 } from "./defaults.js";
 export { LaunchError, type LaunchErrorCode } from "./errors.js";
-export { type HelperMountOp, type HelperSpec, MS, parseMountOptions, RLIMIT_NUMBERS, toHelperSpec } from "./helper-spec.js";
+export {
+  type HelperMountOp,
+  type HelperSpec,
+  MS,
+  parseMountOptions,
+  RLIMIT_NUMBERS,
+  toHelperSpec,
+} from "./helper-spec.js";
 export {
   type ExitStatus,
   FORWARDED_SIGNALS,
@@ -28,4 +35,11 @@ export {
 export { toOciConfig, writeOciBundle } from "./oci-bundle.js";
 export { resolveInRoot } from "./rootfs-path.js";
 export type { CapabilitySets, LaunchSpec, MountSpec, Rlimit } from "./types.js";
-export { type GroupEntry, type PasswdEntry, parseGroup, parsePasswd, type ResolvedUser, resolveUser } from "./user.js";
+export {
+  type GroupEntry,
+  type PasswdEntry,
+  parseGroup,
+  parsePasswd,
+  type ResolvedUser,
+  resolveUser,
+} from "./user.js";

@@ -2,11 +2,10 @@ import { type ChildProcess, type StdioOptions, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto";
 import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { constants as osConstants } from "node:os";
 import { LaunchError } from "./errors.js";
 import { toHelperSpec } from "./helper-spec.js";
 import { writeOciBundle } from "./oci-bundle.js";
@@ -96,7 +95,11 @@ function rawTerminal(spec: LaunchSpec, mode: "inherit" | "pipe"): () => void {
   return () => stdin.setRawMode(false);
 }
 
-function forwardSignals(target: (signal: NodeJS.Signals) => void, enabled: boolean, tty: boolean): () => void {
+function forwardSignals(
+  target: (signal: NodeJS.Signals) => void,
+  enabled: boolean,
+  tty: boolean,
+): () => void {
   const signals = enabled ? FORWARDED_SIGNALS : tty ? (["SIGWINCH"] as NodeJS.Signals[]) : [];
   const handlers = signals.map((signal) => {
     const handler = () => target(signal);
@@ -113,7 +116,9 @@ function errorFromHelper(errno: number, message: string): LaunchError {
     return new LaunchError("COMMAND_NOT_FOUND", `container command not found: ${message}`, { errno });
   }
   if (message.startsWith("exec ") && errno === 13) {
-    return new LaunchError("COMMAND_NOT_EXECUTABLE", `container command is not executable: ${message}`, { errno });
+    return new LaunchError("COMMAND_NOT_EXECUTABLE", `container command is not executable: ${message}`, {
+      errno,
+    });
   }
   return new LaunchError("SETUP_FAILED", `container setup failed: ${message}`, { errno });
 }
@@ -194,7 +199,11 @@ function launchBuiltin(spec: LaunchSpec, options: LaunchOptions): Promise<Launch
       finish();
     });
     child.on("error", (error) => {
-      reject(new LaunchError("SETUP_FAILED", `cannot start the launch helper ${binary}: ${error.message}`, { cause: error }));
+      reject(
+        new LaunchError("SETUP_FAILED", `cannot start the launch helper ${binary}: ${error.message}`, {
+          cause: error,
+        }),
+      );
     });
 
     const handle: LaunchedProcess = {
@@ -210,7 +219,8 @@ function launchBuiltin(spec: LaunchSpec, options: LaunchOptions): Promise<Launch
         const n = typeof signal === "number" ? signal : osConstants.signals[signal];
         // SIGKILL/SIGSTOP cannot be caught by the helper to forward: send them to the init directly
         // (it is the helper's unreaped child until the helper reports its exit, so the pid is ours)
-        if (n === osConstants.signals.SIGKILL || n === osConstants.signals.SIGSTOP) process.kill(containerPid, n);
+        if (n === osConstants.signals.SIGKILL || n === osConstants.signals.SIGSTOP)
+          process.kill(containerPid, n);
         else child.kill(n);
       },
     };
@@ -223,7 +233,11 @@ const CRUN_WORKAROUND = [
   'exec crun "$@"',
 ].join("; ");
 
-async function launchRuntime(spec: LaunchSpec, options: LaunchOptions, runtime: "crun" | "runc"): Promise<LaunchedProcess> {
+async function launchRuntime(
+  spec: LaunchSpec,
+  options: LaunchOptions,
+  runtime: "crun" | "runc",
+): Promise<LaunchedProcess> {
   if (spec.cgroupProcs.length > 0) {
     throw new LaunchError(
       "UNSUPPORTED_OPTION",
@@ -240,9 +254,13 @@ async function launchRuntime(spec: LaunchSpec, options: LaunchOptions, runtime: 
   const child: ChildProcess =
     runtime === "runc"
       ? spawn("runc", runArgs, { stdio: stdioFor(spec, mode) })
-      : spawn("unshare", ["--mount", "--propagation", "private", "sh", "-c", CRUN_WORKAROUND, "sh", ...runArgs], {
-          stdio: stdioFor(spec, mode),
-        });
+      : spawn(
+          "unshare",
+          ["--mount", "--propagation", "private", "sh", "-c", CRUN_WORKAROUND, "sh", ...runArgs],
+          {
+            stdio: stdioFor(spec, mode),
+          },
+        );
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on("exit", (code, signal) => resolve({ code, signal }));
     child.on("error", () => resolve({ code: null, signal: null }));
@@ -252,11 +270,14 @@ async function launchRuntime(spec: LaunchSpec, options: LaunchOptions, runtime: 
     done = true;
   });
   // the runtime writes the pid file once the container's init exists
+  const readPid = () => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").trim()) || 0 : 0);
   let pid = 0;
   while (!done && pid === 0) {
-    if (existsSync(pidFile)) pid = Number(readFileSync(pidFile, "utf8").trim()) || 0;
+    pid = readPid();
     if (pid === 0) await new Promise((r) => setTimeout(r, 10));
   }
+  // a short-lived container may have come and gone between two polls
+  if (pid === 0) pid = readPid();
   const cleanup = async () => {
     if (ownDir) await rm(dir, { recursive: true, force: true });
   };
@@ -272,7 +293,10 @@ async function launchRuntime(spec: LaunchSpec, options: LaunchOptions, runtime: 
   const waitPromise = exited.then(async (status) => {
     stopForwarding();
     await cleanup();
-    return { exitCode: status.code ?? 128 + (osConstants.signals[status.signal ?? "SIGKILL"] ?? 9), signal: null };
+    return {
+      exitCode: status.code ?? 128 + (osConstants.signals[status.signal ?? "SIGKILL"] ?? 9),
+      signal: null,
+    };
   });
   return {
     pid,
@@ -303,7 +327,9 @@ export function launch(spec: LaunchSpec, options: LaunchOptions = {}): Promise<L
     }
   }
   if (runtime !== "crun" && runtime !== "runc") {
-    return Promise.reject(new LaunchError("INVALID_SPEC", `unknown runtime '${String(runtime)}'; use builtin, crun or runc`));
+    return Promise.reject(
+      new LaunchError("INVALID_SPEC", `unknown runtime '${String(runtime)}'; use builtin, crun or runc`),
+    );
   }
   return launchRuntime(spec, options, runtime);
 }

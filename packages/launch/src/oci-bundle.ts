@@ -64,7 +64,10 @@ export function toOciConfig(spec: LaunchSpec): Record<string, unknown> {
 export async function writeOciBundle(spec: LaunchSpec, dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = join(dir, "config.json");
-  const json = JSON.stringify(toOciConfig(spec), null, 2).replace(/"18446744073709551615"/g, "18446744073709551615");
+  const json = JSON.stringify(toOciConfig(spec), null, 2).replace(
+    /"18446744073709551615"/g,
+    "18446744073709551615",
+  );
   await writeFile(path, `${json}\n`);
   return path;
 }

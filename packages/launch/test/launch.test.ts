@@ -1,33 +1,74 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
-import { describePrivileged } from "@strata/testkit";
+import { assertNoLeaks, describePrivileged } from "@strata/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type BuildLaunchSpecOptions, buildLaunchSpec, type ImageRuntimeConfig, LaunchError, launch } from "../src/index.js";
+import {
+  type BuildLaunchSpecOptions,
+  buildLaunchSpec,
+  helperPath,
+  type ImageRuntimeConfig,
+  LaunchError,
+  launch,
+  toHelperSpec,
+} from "../src/index.js";
 import { makeBusyboxRootfs } from "./rootfs.js";
 import { run, start, waitForOutput } from "./run.js";
 
 const DOCKER_CAPS_HEX = "00000000a80425fb";
+// every kernel object and temp dir this file makes carries this prefix (the leak check looks for it)
+const PREFIX = "strata-test-launch-k";
+
+/** Pids of helper processes still alive (none may survive a test). */
+function liveHelpers(): number[] {
+  const binary = helperPath();
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        return readlinkSync(`/proc/${pid}/exe`) === binary;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 describePrivileged(
   "launch (real kernel)",
   () => {
     let fs: ReturnType<typeof makeBusyboxRootfs>;
     beforeAll(() => {
-      fs = makeBusyboxRootfs();
+      fs = makeBusyboxRootfs(PREFIX);
     });
-    afterAll(() => {
+    afterAll(async () => {
       fs.remove();
-      const mounts = readFileSync("/proc/self/mountinfo", "utf8");
-      expect(mounts).not.toContain("strata-test-launch");
+      expect(liveHelpers()).toEqual([]);
+      await assertNoLeaks(PREFIX, { linkPrefix: "stl" });
     });
 
-    const sh = (script: string, options: Partial<BuildLaunchSpecOptions> = {}, image: ImageRuntimeConfig = {}) =>
-      buildLaunchSpec({ ...image, Cmd: ["sh", "-c", script] }, { rootfs: fs.rootfs, hostname: "strata-box", ...options });
+    const sh = (
+      script: string,
+      options: Partial<BuildLaunchSpecOptions> = {},
+      image: ImageRuntimeConfig = {},
+    ) =>
+      buildLaunchSpec(
+        { ...image, Cmd: ["sh", "-c", script] },
+        { rootfs: fs.rootfs, hostname: "strata-box", ...options },
+      );
 
     it("runs the command as PID 1 and ps shows only the container's processes", async () => {
-      const r = await run(sh("echo pid=$$; ps -o pid,comm"));
+      const r = await run(sh("echo pid=$$; ps -o pid,comm; true"));
       expect(r.exitCode).toBe(0);
       expect(r.stdout).toContain("pid=1\n");
       const rows = r.stdout.split("\n").slice(2).filter(Boolean);
@@ -62,7 +103,9 @@ describePrivileged(
     });
 
     it("forwards SIGTERM to PID 1", async () => {
-      const { proc, output, done } = await start(sh("trap 'echo got-term; exit 42' TERM; echo ready; sleep 1000 & wait"));
+      const { proc, output, done } = await start(
+        sh("trap 'echo got-term; exit 42' TERM; echo ready; sleep 1000 & wait"),
+      );
       await waitForOutput(output, "ready", proc);
       proc.kill("SIGTERM");
       const r = await done;
@@ -71,9 +114,12 @@ describePrivileged(
     });
 
     it("forwards signals received by this process when forwardSignals is set", async () => {
-      const { proc, output, done } = await start(sh("trap 'echo got-usr2; exit 12' USR2; echo ready; sleep 1000 & wait"), {
-        forwardSignals: true,
-      });
+      const { proc, output, done } = await start(
+        sh("trap 'echo got-usr2; exit 12' USR2; echo ready; sleep 1000 & wait"),
+        {
+          forwardSignals: true,
+        },
+      );
       await waitForOutput(output, "ready", proc);
       process.kill(process.pid, "SIGUSR2");
       const r = await done;
@@ -85,7 +131,9 @@ describePrivileged(
     it("allocates a pty as the controlling terminal with -t, driven through the helper", async () => {
       const spec = sh("exec sh", { tty: true, interactive: true, consoleSize: { rows: 31, cols: 101 } });
       const { proc, done } = await start(spec);
-      proc.stdin?.write("tty; stty size; echo term=$TERM; [ -t 0 ] && echo is-a-tty; ls -l /dev/console; exit 7\n");
+      proc.stdin?.write(
+        "tty; stty size; echo term=$TERM; [ -t 0 ] && echo is-a-tty; ls -l /dev/console; exit 7\n",
+      );
       const r = await done;
       expect(r.exitCode).toBe(7);
       expect(r.stdout).toContain("/dev/pts/0");
@@ -93,6 +141,37 @@ describePrivileged(
       expect(r.stdout).toContain("term=xterm");
       expect(r.stdout).toContain("is-a-tty");
       expect(r.stdout).toMatch(/crw--w---- .* 136,\s+0 .*\/dev\/console/);
+    });
+
+    it("follows the host terminal's window size through a real pty (script)", async () => {
+      const spec = sh("trap 'echo winch' WINCH; stty size; echo ready; sleep 1000 & wait; stty size", {
+        tty: true,
+      });
+      const specFile = join(fs.dir, "winsize-spec.json");
+      writeFileSync(specFile, JSON.stringify(toHelperSpec(spec)));
+      const inner = `stty rows 40 cols 120; echo HOSTTTY=$(tty); exec ${helperPath()} 3<${specFile} 4>/dev/null`;
+      const script = spawn("script", ["-qefc", inner, "/dev/null"], { stdio: ["pipe", "pipe", "inherit"] });
+      let out = "";
+      script.stdout.setEncoding("utf8").on("data", (d: string) => {
+        out += d;
+      });
+      const exited = new Promise<number | null>((resolve) => script.on("exit", (code) => resolve(code)));
+      try {
+        while (!out.includes("ready")) {
+          if (script.exitCode !== null) throw new Error(`script ended early: ${out}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        const hostTty = /HOSTTTY=(\/dev\/pts\/\d+)/.exec(out)?.[1];
+        expect(hostTty).toBeDefined();
+        // resizing the outer terminal sends SIGWINCH to the helper, which resizes the container's pty
+        execFileSync("stty", ["-F", hostTty as string, "rows", "50", "cols", "130"]);
+        expect(await exited).toBe(0);
+      } finally {
+        if (script.exitCode === null) script.kill("SIGKILL");
+      }
+      const lines = out.split(/\r*\n/);
+      expect(lines).toContain("40 120");
+      expect(lines.indexOf("50 130")).toBeGreaterThan(lines.indexOf("winch"));
     });
 
     it("honours Entrypoint, Cmd, Env, WorkingDir and User", async () => {
@@ -113,14 +192,15 @@ describePrivileged(
       ["app", "1000\n1000\n1000 10 29\n"],
       ["app:audio", "1000\n29\n29\n"],
       ["4242", "4242\n0\n0\n"],
-      ["1000:1000", "1000\n1000\n1000 10 29\n"],
+      // an explicit group means no /etc/group membership lookup (runc GetExecUser)
+      ["1000:1000", "1000\n1000\n1000\n"],
     ])("user '%s' gets the ids Docker would give", async (user, expected) => {
       const r = await run(sh("id -u; id -g; id -G", { user }));
       expect(r.stdout).toBe(expected);
     });
 
     it("has Docker's default capability sets, NoNewPrivs 1, and only fds 0-2", async () => {
-      const r = await run(sh("grep -E '^(Cap|NoNewPrivs)' /proc/1/status; ls /proc/1/fd"));
+      const r = await run(sh("grep -E '^(Cap|NoNewPrivs)' /proc/1/status; ls /proc/1/fd; true"));
       expect(r.stdout).toBe(
         [
           "CapInh:\t0000000000000000",
@@ -159,7 +239,9 @@ describePrivileged(
     });
 
     it("cannot write the host binary behind /proc/1/exe (CVE-2019-5736)", async () => {
-      const r = await run(sh("readlink /proc/1/exe; echo x >> /proc/1/exe 2>/dev/null && echo wrote || echo refused"));
+      const r = await run(
+        sh("readlink /proc/1/exe; echo x >> /proc/1/exe 2>/dev/null && echo wrote || echo refused"),
+      );
       expect(r.stdout).toBe("/bin/busybox\nrefused\n");
     });
 
@@ -175,7 +257,9 @@ describePrivileged(
       expect(error).toMatchObject({ code: "COMMAND_NOT_FOUND", errno: 2 });
       writeFileSync(join(fs.rootfs, "work/not-exec"), "#!/bin/sh\n", { mode: 0o644 });
       const spec2 = buildLaunchSpec({ Cmd: ["/work/not-exec"] }, { rootfs: fs.rootfs });
-      await expect(launch(spec2, { stdio: "pipe" })).rejects.toMatchObject({ code: "COMMAND_NOT_EXECUTABLE" });
+      await expect(launch(spec2, { stdio: "pipe" })).rejects.toMatchObject({
+        code: "COMMAND_NOT_EXECUTABLE",
+      });
     });
 
     it("bind-mounts the given /etc/hosts, /etc/hostname and /etc/resolv.conf", async () => {
@@ -202,12 +286,14 @@ describePrivileged(
     });
 
     it("joins a network namespace by path", async () => {
-      const name = `strata-test-launch-${randomBytes(3).toString("hex")}`;
+      const name = `${PREFIX}-${randomBytes(3).toString("hex")}`;
       const link = `stl${randomBytes(3).toString("hex")}`;
       execFileSync("ip", ["netns", "add", name]);
       try {
-        execFileSync("ip", ["-n", name, "link", "add", link, "type", "dummy"]);
-        const r = await run(sh("readlink /proc/self/ns/net; ip -o link | cut -d: -f2", { netns: `/run/netns/${name}` }));
+        execFileSync("ip", ["-n", name, "link", "add", link, "type", "veth", "peer", "name", `${link}p`]);
+        const r = await run(
+          sh("readlink /proc/self/ns/net; ip -o link | cut -d: -f2", { netns: `/run/netns/${name}` }),
+        );
         const [ns, ...links] = r.stdout.trim().split("\n");
         expect(ns).toBe(`net:[${statSync(`/run/netns/${name}`).ino}]`);
         expect(links.map((l) => l.trim().replace(/@.*/, ""))).toContain(link);
@@ -218,7 +304,7 @@ describePrivileged(
     });
 
     it("joins the given cgroup before exec", async () => {
-      const cgroup = `/sys/fs/cgroup/pids/strata-test-launch-${randomBytes(3).toString("hex")}`;
+      const cgroup = `/sys/fs/cgroup/pids/${PREFIX}-${randomBytes(3).toString("hex")}`;
       mkdirSync(cgroup);
       try {
         const spec = sh("cat /proc/self/cgroup | grep pids; echo ready; read line", {
@@ -239,5 +325,8 @@ describePrivileged(
       expect(existsSync(cgroup)).toBe(false);
     });
   },
-  { commands: ["ip"], check: () => (existsSync("/bin/busybox") ? undefined : "needs /bin/busybox (busybox-static)") },
+  {
+    commands: ["ip"],
+    check: () => (existsSync("/bin/busybox") ? undefined : "needs /bin/busybox (busybox-static)"),
+  },
 );

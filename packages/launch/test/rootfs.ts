@@ -1,13 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { copyFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export const BUSYBOX = "/bin/busybox";
 
-/** A busybox rootfs in a temp dir: /bin/busybox, an applet symlink each, /etc/passwd, /etc/group. */
-export function makeBusyboxRootfs(): { dir: string; rootfs: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), "strata-test-launch-"));
+/** A busybox rootfs in a temp dir named `<prefix>-XXXXXX`: /bin/busybox, an applet symlink each, /etc/passwd, /etc/group. */
+export function makeBusyboxRootfs(prefix: string): { dir: string; rootfs: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
   const rootfs = join(dir, "rootfs");
   for (const sub of ["bin", "etc", "tmp", "root", "home/app", "proc", "sys", "dev", "work"]) {
     mkdirSync(join(rootfs, sub), { recursive: true });
@@ -21,7 +21,12 @@ export function makeBusyboxRootfs(): { dir: string; rootfs: string; remove(): vo
   }
   writeFileSync(
     join(rootfs, "etc/passwd"),
-    ["root:x:0:0:root:/root:/bin/sh", "app:x:1000:1000:app:/home/app:/bin/sh", "nobody:x:65534:65534:nobody:/:/bin/false", ""].join("\n"),
+    [
+      "root:x:0:0:root:/root:/bin/sh",
+      "app:x:1000:1000:app:/home/app:/bin/sh",
+      "nobody:x:65534:65534:nobody:/:/bin/false",
+      "",
+    ].join("\n"),
   );
   writeFileSync(
     join(rootfs, "etc/group"),

@@ -1,4 +1,10 @@
-import { type ExitStatus, type LaunchedProcess, type LaunchOptions, type LaunchSpec, launch } from "../src/index.js";
+import {
+  type ExitStatus,
+  type LaunchedProcess,
+  type LaunchOptions,
+  type LaunchSpec,
+  launch,
+} from "../src/index.js";
 
 export interface RunResult extends ExitStatus {
   stdout: string;
@@ -20,9 +26,10 @@ export async function start(
   });
   const ended = (stream: NodeJS.ReadableStream | null) =>
     new Promise<void>((resolve) => (stream ? stream.on("close", () => resolve()) : resolve()));
+  const streamsClosed = Promise.all([ended(proc.stdout), ended(proc.stderr)]);
   const done = (async () => {
     const status = await proc.wait();
-    await Promise.all([ended(proc.stdout), ended(proc.stderr)]);
+    await streamsClosed;
     return { ...status, ...output };
   })();
   return { proc, output, done };
@@ -34,7 +41,11 @@ export async function run(spec: LaunchSpec, options: LaunchOptions = {}): Promis
 }
 
 /** Resolves once `text` has appeared in the collected stdout. */
-export async function waitForOutput(output: { stdout: string }, text: string, proc: LaunchedProcess): Promise<void> {
+export async function waitForOutput(
+  output: { stdout: string },
+  text: string,
+  proc: LaunchedProcess,
+): Promise<void> {
   let ended = false;
   void proc.wait().then(() => {
     ended = true;

@@ -69,6 +69,20 @@ export const commandEffects: UnpackEffects = {
   },
   setXattrs(ops) {
     if (ops.length === 0) return;
-    run("setfattr", ["-h", "--restore=-"], xattrDump(ops));
+    const res = spawnSync("setfattr", ["-h", "--restore=-"], {
+      input: xattrDump(ops),
+      stdio: ["pipe", "ignore", "pipe"],
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    if (res.error === undefined && res.status === 0) return;
+    // Like containerd, an xattr the filesystem does not support (ENOTSUP) is skipped, not fatal.
+    const failures = (res.stderr?.toString() ?? "")
+      .split("\n")
+      .filter((line) => line.trim() !== "" && !line.endsWith(": Operation not supported"));
+    if (res.error === undefined && failures.length === 0) return;
+    throw new UnpackError(
+      "EXTRACT_FAILED",
+      `setfattr failed: ${res.error?.message ?? failures.slice(0, 5).join("; ")}. Setting trusted.* and security.* xattrs needs root, and setfattr comes from the attr package.`,
+    );
   },
 };

@@ -384,17 +384,21 @@ export class Extractor implements TarSink {
   private removeExisting(path: string, st: Stats | undefined = lstatSync(path)): void {
     if (st.isDirectory()) {
       rmSync(path, { recursive: true, force: true });
+      const prefix = `${path}/`;
+      for (const set of [this.realDirs, this.unpacked]) {
+        for (const key of set) if (key.startsWith(prefix)) set.delete(key);
+      }
+      for (const map of [this.pendingXattrs, this.dirTimes]) {
+        for (const key of map.keys()) if (key.startsWith(prefix)) map.delete(key);
+      }
+      // Resolutions may have passed through the removed tree.
+      this.dirCache.clear();
     } else {
       unlinkSync(path);
+      // Resolutions may have passed through the symlink; realDirs keeps re-resolving cheap.
+      if (st.isSymbolicLink()) this.dirCache.clear();
     }
-    if (st.isDirectory() || st.isSymbolicLink()) {
-      this.dirCache.clear();
-      this.realDirs.clear();
-      const prefix = `${path}/`;
-      for (const key of this.pendingXattrs.keys()) if (key.startsWith(prefix)) this.pendingXattrs.delete(key);
-      for (const key of this.dirTimes.keys()) if (key.startsWith(prefix)) this.dirTimes.delete(key);
-      for (const key of this.unpacked) if (key.startsWith(prefix)) this.unpacked.delete(key);
-    }
+    this.realDirs.delete(path);
     this.pendingXattrs.delete(path);
     this.dirTimes.delete(path);
     this.unpacked.delete(path);

@@ -3,7 +3,7 @@ import { UnpackError } from "./errors.js";
 /**
  * PAX extended header records, binary-safe: `"<len> <key>=<value>\n"` where <len> counts the whole
  * record in bytes. Values stay Buffers because `SCHILY.xattr.*` values are raw bytes (a UTF-8 decode
- * would corrupt `security.capability`).
+ * would corrupt `security.capability`). `buf` must be owned by the caller: values are views into it.
  */
 export function parsePaxRecords(buf: Buffer): Map<string, Buffer> {
   const records = new Map<string, Buffer>();
@@ -24,8 +24,8 @@ export function parsePaxRecords(buf: Buffer): Map<string, Buffer> {
     const eq = buf.indexOf(0x3d, space + 1);
     if (eq < 0 || eq >= end - 1) throw invalid("a record has no '=' between key and value");
     const key = buf.toString("utf8", space + 1, eq);
-    // Copy: the value must outlive the chunk it was sliced from.
-    records.set(key, Buffer.from(buf.subarray(eq + 1, end - 1)));
+    // A view, not a copy: the parser hands us a buffer it owns (never a slice of a stream chunk).
+    records.set(key, buf.subarray(eq + 1, end - 1));
     pos = end;
   }
   return records;

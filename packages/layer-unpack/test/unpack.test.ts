@@ -108,6 +108,24 @@ describePrivileged(
       expect(readdirSync(t).filter((n) => n.startsWith(".strata"))).toEqual([]);
     });
 
+    it("skips xattrs the filesystem does not support, fails on ones it rejects", async () => {
+      const ok = await buildTar([
+        { name: "f", data: "x", rawPax: { "SCHILY.xattr.bogus.ns": "1", "SCHILY.xattr.user.kept": "2" } },
+      ]);
+      const t1 = join(root, "t1");
+      mkdirSync(t1);
+      await unpackLayer(chunked(ok), { target: t1, mediaType: MEDIA.none, whiteouts: "overlay" });
+      expect(getXattr(join(t1, "f"), "user.kept")?.toString()).toBe("2");
+      const bad = await buildTar([
+        { name: "f", data: "x", rawPax: { "SCHILY.xattr.security.capability": "junk" } },
+      ]);
+      const t2 = join(root, "t2");
+      mkdirSync(t2);
+      await expect(
+        unpackLayer(chunked(bad), { target: t2, mediaType: MEDIA.none, whiteouts: "overlay" }),
+      ).rejects.toMatchObject({ code: "EXTRACT_FAILED" });
+    });
+
     it("zstd through the pure-JS decoder gives the same result", async () => {
       const tarBytes = await buildTar(layer1);
       const blob = compress(tarBytes, "zstd");

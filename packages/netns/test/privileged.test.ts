@@ -73,7 +73,7 @@ describePrivileged(
       const result = await execInNetns(name, ["readlink", "/proc/self/ns/net"]);
       expect(result.exitCode).toBe(0);
       expect(result.stdout.trim()).not.toBe(readlinkSync("/proc/self/ns/net"));
-      expect((await deleteNetns(name)).heldBy).toEqual([]);
+      expect((await deleteNetns(name, { findHolders: true })).heldBy).toEqual([]);
       expect(ipNetnsList()).not.toContain(name);
       expect(existsSync(`/run/netns/${name}`)).toBe(false);
     });
@@ -99,7 +99,7 @@ describePrivileged(
       if (holder.pid === undefined) throw new Error("could not start the holder");
       started.push(holder.pid);
       await expect.poll(() => netnsPids(name), { timeout: 10_000 }).toContain(holder.pid);
-      const result = await deleteNetns(name);
+      const result = await deleteNetns(name, { findHolders: true });
       expect(result.heldBy).toContain(holder.pid);
       expect(existsSync(`/run/netns/${name}`)).toBe(false);
       expect(ipNetnsList()).not.toContain(name);

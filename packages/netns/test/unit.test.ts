@@ -138,7 +138,7 @@ describe("netns commands (recorded)", () => {
     const { runner, calls } = recorder();
     await addNetns("web1", { root, runner, mountInfoPath });
     const result = await deleteNetns("web1", { root, runner });
-    expect(result).toEqual({ name: "web1", path: join(root, "web1"), heldBy: [] });
+    expect(result).toEqual({ name: "web1", path: join(root, "web1") });
     expect(calls.at(-1)).toEqual(["umount", "-l", join(root, "web1")]);
     expect(await readdir(root)).toEqual([]);
     const error = (await deleteNetns("web1", { root, runner }).catch((e: unknown) => e)) as NetnsError;

@@ -6,6 +6,7 @@ export type NetworkErrorCode =
   | "INVALID_NETWORK_MODE"
   | "INVALID_OPTION"
   | "PORT_IN_USE"
+  | "ALREADY_ATTACHED"
   | "SUBNET_MISMATCH"
   | "IPTABLES_FAILED"
   | "SYSCTL_FAILED"

@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { NetworkError } from "./errors.js";
 import { withFileLock } from "./file-lock.js";
+import type { PortMapping } from "./ports.js";
 import { formatSubnet, intToIp, ipToInt, parseSubnet, type Subnet } from "./subnet.js";
 
 export class IpamExhaustedError extends Error {
@@ -13,7 +15,31 @@ export interface Lease {
   readonly owner: string;
   /** Process that holds the container (for crash recovery), when known. */
   readonly pid?: number;
+  /** That process's start time (field 22 of /proc/PID/stat), so a reused pid is not taken for the owner. */
+  readonly pidStart?: string;
   readonly createdAt: string;
+  /** What the attach made for this owner (written before it is made, so gc can undo a half-done attach). */
+  readonly details?: LeaseDetails;
+}
+
+/** The kernel objects and rules that belong to a lease. */
+export interface LeaseDetails {
+  netns?: string;
+  /** True when strata created the namespace (and so deletes it). */
+  createdNetns?: boolean;
+  hostInterface?: string;
+  ports?: PortMapping[];
+  hostname?: string;
+}
+
+export interface AllocateOptions {
+  pid?: number;
+  pidStart?: string;
+  details?: LeaseDetails;
+  /** Refuse (ALREADY_ATTACHED) instead of returning the lease the owner already holds. */
+  unique?: boolean;
+  /** Runs under the lock with the other leases before a new one is written; throw to refuse. */
+  check?: (others: Lease[]) => void;
 }
 
 interface LeaseFile {
@@ -51,10 +77,19 @@ export class Ipam {
   }
 
   /** Give `owner` an address (the same one again if it already holds one). */
-  allocate(owner: string, pid?: number): Promise<Lease> {
+  allocate(owner: string, pidOrOptions?: number | AllocateOptions): Promise<Lease> {
+    const options = typeof pidOrOptions === "number" ? { pid: pidOrOptions } : (pidOrOptions ?? {});
+    const { pid, pidStart, details } = options;
     return this.update((state) => {
       const existing = Object.values(state.leases).find((lease) => lease.owner === owner);
+      if (existing && options.unique) {
+        throw new NetworkError(
+          "ALREADY_ATTACHED",
+          `${owner} already holds ${existing.address} in ${formatSubnet(this.subnet)}: detach it first (or run strata gc if its owner is gone)`,
+        );
+      }
       if (existing) return existing;
+      options.check?.(Object.values(state.leases));
       const first = this.subnet.firstHost + 1; // the gateway keeps the first host address
       const count = this.subnet.lastHost - first + 1;
       const start = ipToInt(state.last) + 1;
@@ -67,6 +102,8 @@ export class Ipam {
             owner,
             createdAt: new Date().toISOString(),
             ...(pid ? { pid } : {}),
+            ...(pidStart ? { pidStart } : {}),
+            ...(details ? { details } : {}),
           };
           state.leases[address] = lease;
           state.last = address;
@@ -101,10 +138,27 @@ export class Ipam {
     return Object.values(this.read().leases);
   }
 
+  /** The lease `owner` holds, if any. */
+  async get(owner: string): Promise<Lease | undefined> {
+    return Object.values(this.read().leases).find((lease) => lease.owner === owner);
+  }
+
   private read(): LeaseFile {
     try {
-      return JSON.parse(readFileSync(this.file, "utf8")) as LeaseFile;
+      const state = JSON.parse(readFileSync(this.file, "utf8")) as LeaseFile;
+      const subnet = formatSubnet(this.subnet);
+      if (state.subnet !== subnet) {
+        if (Object.keys(state.leases).length > 0) {
+          throw new NetworkError(
+            "SUBNET_MISMATCH",
+            `${this.file} holds ${Object.keys(state.leases).length} lease(s) in ${state.subnet}, not ${subnet}: remove those containers (or run strata gc) before changing the subnet`,
+          );
+        }
+        return { subnet, gateway: this.gateway, last: this.gateway, leases: {} };
+      }
+      return state;
     } catch (error) {
+      if (error instanceof NetworkError) throw error;
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
       return { subnet: formatSubnet(this.subnet), gateway: this.gateway, last: this.gateway, leases: {} };
     }

@@ -2,7 +2,11 @@ import { assertNetnsName } from "@strata/netns";
 import { NetworkError } from "./errors.js";
 
 /** `--network none|bridge|host|ns:NAME`. */
-export type NetworkMode = { kind: "none" } | { kind: "bridge" } | { kind: "host" } | { kind: "ns"; name: string };
+export type NetworkMode =
+  | { kind: "none" }
+  | { kind: "bridge" }
+  | { kind: "host" }
+  | { kind: "ns"; name: string };
 
 /** Parses a `--network` value; the default is `bridge`. */
 export function parseNetworkMode(value: string | undefined): NetworkMode {
@@ -13,7 +17,9 @@ export function parseNetworkMode(value: string | undefined): NetworkMode {
     try {
       assertNetnsName(name);
     } catch (error) {
-      throw new NetworkError("INVALID_NETWORK_MODE", `--network ${v}: ${(error as Error).message}`, { cause: error });
+      throw new NetworkError("INVALID_NETWORK_MODE", `--network ${v}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     return { kind: "ns", name };
   }

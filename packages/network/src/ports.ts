@@ -60,7 +60,10 @@ export function normalizePublish(publish: readonly (string | PortMapping)[]): Po
   for (const m of mappings) {
     const key = `${m.protocol}/${m.hostPort}`;
     if (seen.has(key)) {
-      throw new NetworkError("INVALID_PUBLISH", `host port ${key} is published twice: use one mapping per host port`);
+      throw new NetworkError(
+        "INVALID_PUBLISH",
+        `host port ${key} is published twice: use one mapping per host port`,
+      );
     }
     seen.add(key);
   }

@@ -19,6 +19,8 @@ export type RegistryErrorCode =
   | "HTTP_ERROR"
   | "NETWORK_ERROR"
   | "INVALID_MANIFEST"
+  | "INVALID_CONFIG"
+  | "INVALID_PLATFORM"
   | "INVALID_OPTION"
   | "CREDENTIALS_ERROR"
   | "TOKEN_ERROR";

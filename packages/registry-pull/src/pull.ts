@@ -231,7 +231,15 @@ async function pullWith(
   options: PullOptions,
 ): Promise<ResolvedImage> {
   const image = await resolveWith(ctx, input, options);
-  const emit = options.onProgress ?? (() => {});
+  const onProgress = options.onProgress;
+  // a broken progress callback (a UI bug) must not fail or retry the pull
+  const emit = (e: PullEvent) => {
+    try {
+      onProgress?.(e);
+    } catch {
+      // ignored, by design (documented)
+    }
+  };
   emit({ type: "resolved", image });
   const { endpoints } = origins.get(image) ?? { endpoints: ctx.endpoints(image.reference.registry) };
   const name = refString(image.reference);

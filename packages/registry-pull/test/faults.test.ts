@@ -151,6 +151,24 @@ describe("faults in front of an anonymous registry", () => {
     } else expect(ranged).toHaveLength(0);
   });
 
+  it("sends Accept for all four manifest types and resolves the tag with HEAD", async () => {
+    const { error } = await pull([]);
+    expect(error).toBeUndefined();
+    const manifestReqs = proxy.seen.filter((r) => MANIFEST.test(r.path));
+    expect(manifestReqs[0]).toMatchObject({ method: "HEAD", path: "/v2/test/big/manifests/latest" });
+    expect(manifestReqs[1]).toMatchObject({ method: "GET", path: `/v2/test/big/manifests/${img.digest}` });
+    for (const r of manifestReqs) {
+      for (const t of [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+      ]) {
+        expect(r.headers.accept).toContain(t);
+      }
+    }
+  });
+
   it("server ignores Range after a reset: restarts from zero with a fresh writer", async () => {
     const { error, sink, events } = await pull([
       { method: "GET", path: bigPath(), fault: { kind: "reset", afterBytes: 100_000 } },

@@ -89,7 +89,7 @@ export async function makeImages(): Promise<TestImages> {
 
 export async function pushAll(reg: RegistryHandle, images: TestImages, repo = "test/app"): Promise<void> {
   await pushImage(reg, repo, "oci", images.ociPlain);
-  await pushImage(reg, repo, "docker", images.dockerPlain);
+  await pushImage(reg, repo, "docker", images.dockerPlain, { chunked: true });
   await pushIndex(reg, repo, "index", images.ociIndex);
   await pushIndex(reg, repo, "list", images.dockerList);
 }
@@ -119,6 +119,9 @@ export class RecordingSink implements ImageSink {
   committed?: ResolvedImage;
   /** Throw from openLayer for this index. */
   failOpen?: number;
+  /** Writers open at the same time, now and at most. */
+  open = 0;
+  maxOpen = 0;
 
   async hasLayer(_image: ResolvedImage, index: number): Promise<boolean> {
     this.calls.push(`has ${index}`);
@@ -128,6 +131,8 @@ export class RecordingSink implements ImageSink {
   async openLayer(_image: ResolvedImage, index: number): Promise<LayerWriter> {
     this.calls.push(`open ${index}`);
     if (this.failOpen === index) throw new Error(`sink cannot open layer ${index}`);
+    this.open++;
+    this.maxOpen = Math.max(this.maxOpen, this.open);
     const chunks: Buffer[] = [];
     const stream = new Writable({
       write(chunk, _enc, cb) {
@@ -139,10 +144,12 @@ export class RecordingSink implements ImageSink {
       stream,
       commit: async () => {
         this.calls.push(`commit ${index}`);
+        this.open--;
         this.layers.set(index, Buffer.concat(chunks));
       },
       abort: async (reason) => {
         this.calls.push(`abort ${index}: ${reason.message}`);
+        this.open--;
         stream.destroy();
       },
     };

@@ -3,7 +3,7 @@
  * bearer tokens from testkit's token server; images as OCI index (two platforms + attestations),
  * Docker manifest list, plain schema2 and OCI manifests; layers gzip, zstd and uncompressed.
  */
-import { type RegistryHandle, startRegistry } from "@strata/testkit";
+import { type RegistryHandle, startRegistry, RegistryClient as TestRegistryClient } from "@strata/testkit";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   createRegistryClient,
@@ -164,6 +164,26 @@ describe.each(modes)("pull with auth=%s", (auth) => {
     });
   }
 
+  it("bounded concurrency: never more writers open than the option allows", async () => {
+    for (const concurrency of [1, 2, 3]) {
+      const sink = new RecordingSink();
+      await pullImage(`${reg.host}/test/app:oci`, sink, { ...opts, concurrency });
+      expect(sink.maxOpen).toBeLessThanOrEqual(concurrency);
+      expect(sink.layers.size).toBe(3);
+    }
+  });
+
+  if (auth === "token") {
+    it("with credentials, tokens come from the OAuth2 POST form", async () => {
+      const before = reg.tokenServer?.requests.length ?? 0;
+      await resolveImage(`${reg.host}/test/app:oci`, opts);
+      const log = reg.tokenServer?.requests.slice(before) ?? [];
+      expect(log).toEqual([
+        expect.objectContaining({ method: "POST", grantType: "password", username: "strata", status: 200 }),
+      ]);
+    });
+  }
+
   it("writes layers to the sink in order, commits each once, then the image", async () => {
     const sink = new RecordingSink();
     const img = await pullImage(`${reg.host}/test/app:oci`, sink, { ...opts, concurrency: 1 });
@@ -239,5 +259,45 @@ describe("token auth details", () => {
     } finally {
       await removeDir(dir);
     }
+  });
+});
+
+describe("nested indexes", () => {
+  let reg: RegistryHandle;
+  let images: TestImages;
+  beforeAll(async () => {
+    reg = await startRegistry();
+    images = await makeImages();
+    await pushAll(reg, images);
+  });
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  it("follows an index whose entry is another index", async () => {
+    const inner = images.ociIndex;
+    const outer = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [
+          {
+            mediaType: inner.mediaType,
+            digest: inner.digest,
+            size: inner.index.length,
+            platform: images.indexHost.platform,
+          },
+        ],
+      }),
+    );
+    await new TestRegistryClient(reg).putManifest(
+      "test/app",
+      "nested",
+      "application/vnd.oci.image.index.v1+json",
+      outer,
+    );
+    const img = await resolveImage(`${reg.host}/test/app:nested`, { dockerConfig: false });
+    expect(img.manifestDigest).toBe(images.indexHost.digest);
+    expect(img.indexDigest).toBe(sha256(outer));
   });
 });

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { Authenticator } from "../src/auth/authenticator.js";
+import { ClientContext } from "../src/client.js";
 import type { HostPolicy, HttpRequest, HttpResponse, HttpTransport } from "../src/http.js";
 import { isInternalHost, sendFollowing } from "../src/http.js";
 import {
@@ -224,6 +225,35 @@ function scripted(
     },
   };
 }
+
+describe("endpoints", () => {
+  it.each<{ registry: string; mirrors: Record<string, string[]>; insecure: string[]; want: string[] }>([
+    { registry: "docker.io", mirrors: {}, insecure: [], want: ["https://registry-1.docker.io"] },
+    { registry: "127.0.0.1:5000", mirrors: {}, insecure: [], want: ["http://127.0.0.1:5000"] },
+    { registry: "localhost:5000", mirrors: {}, insecure: [], want: ["http://localhost:5000"] },
+    { registry: "reg.example.com", mirrors: {}, insecure: [], want: ["https://reg.example.com"] },
+    {
+      registry: "reg.example.com:5000",
+      mirrors: {},
+      insecure: ["reg.example.com:5000"],
+      want: ["http://reg.example.com:5000"],
+    },
+    {
+      registry: "docker.io",
+      mirrors: { "docker.io": ["https://m1.example.com", "m2.example.com:8443"] },
+      insecure: [],
+      want: ["https://m1.example.com", "https://m2.example.com:8443", "https://registry-1.docker.io"],
+    },
+  ])("$registry → $want", ({ registry, mirrors, insecure, want }) => {
+    const ctx = new ClientContext({ mirrors, insecureRegistries: insecure, dockerConfig: false });
+    expect(ctx.endpoints(registry).map((e) => e.base.origin)).toEqual(want);
+  });
+  it.each([0, 65, 1.5])("concurrency %s is refused", (concurrency) => {
+    expect(() => new ClientContext({ concurrency })).toThrow(
+      expect.objectContaining({ code: "INVALID_OPTION" }),
+    );
+  });
+});
 
 describe("redirect loop", () => {
   it("credentials go only to the registry's origin, never after leaving it", async () => {

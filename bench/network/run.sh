@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Create and tear down the networks of N containers: strata (@strata/network) vs the CNI bridge +
+# host-local plugins doing the same (netns, veth on a bridge, address, gateway route, masquerade), in
+# the same run, with hyperfine. Needs root, hyperfine, iproute2, iptables, containernetworking-plugins.
+# Only talks to namespaces it made. Restores net.ipv4.ip_forward.
+# usage: bench/network/run.sh [N=50] [RUNS=5]  -> bench/network/results/*.json and a table with ratios
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+N=${1:-50} RUNS=${2:-5}
+OUT=$HERE/results
+WORK=$(mktemp -d /tmp/strata-bench-network.XXXXXX)
+export STATE_DIR=$WORK
+mkdir -p "$OUT"
+FORWARD=$(cat /proc/sys/net/ipv4/ip_forward)
+(cd "$ROOT" && node "$HERE/build.mjs" "$HERE/strata.ts" "$WORK/strata.mjs")
+
+JS="node $WORK/strata.mjs --state $WORK/state" CNI="$HERE/cni.sh"
+declare -A UP DOWN CLEAN CHECK
+UP[strata]="$JS up $N"; DOWN[strata]="$JS down $N"; CLEAN[strata]="$JS clean $N"; CHECK[strata]="$JS check $N"
+UP[strata-p2]="$JS up $N --parallel 2"; DOWN[strata-p2]="$JS down $N --parallel 2"; CLEAN[strata-p2]="$JS clean $N"; CHECK[strata-p2]="$JS check $N"
+for v in full min; do
+  UP[cni-$v]="$CNI $v up $N"; DOWN[cni-$v]="$CNI $v down $N"; CLEAN[cni-$v]="$CNI $v clean $N"; CHECK[cni-$v]="$CNI $v check $N"
+done
+METHODS=(cni-full cni-min strata strata-p2)
+cleanup() {
+  for m in "${METHODS[@]}"; do bash -c "${CLEAN[$m]}" >/dev/null 2>&1 || true; done
+  echo "$FORWARD" > /proc/sys/net/ipv4/ip_forward
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for m in "${METHODS[@]}"; do   # sanity: one traffic check per method
+  bash -c "${CLEAN[$m]}"; bash -c "${UP[$m]}"; bash -c "${CHECK[$m]}"; bash -c "${DOWN[$m]}"
+done
+for m in "${METHODS[@]}"; do
+  c=${CLEAN[$m]}
+  hyperfine -N --runs "$RUNS" --prepare "$c" --cleanup "$c" --export-json "$OUT/net-$N-$m-cycle.json" \
+    -n "net-$N-$m-cycle" "bash -c '${UP[$m]} && ${DOWN[$m]}'"
+  hyperfine -N --runs "$RUNS" --prepare "$c" --cleanup "$c" --export-json "$OUT/net-$N-$m-up.json" -n "net-$N-$m-up" "${UP[$m]}"
+  hyperfine -N --runs "$RUNS" --prepare "bash -c '$c; ${UP[$m]}'" --cleanup "$c" --export-json "$OUT/net-$N-$m-down.json" \
+    -n "net-$N-$m-down" "${DOWN[$m]}"
+  bash -c "$c"
+done
+node - "$OUT" "$N" <<'JS'
+const [dir, n] = process.argv.slice(2);
+const { readFileSync } = require("node:fs");
+const mean = (m, p) => JSON.parse(readFileSync(`${dir}/net-${n}-${m}-${p}.json`, "utf8")).results[0];
+const ms = (x) => Math.round(x * 1000);
+console.log("| method | cycle mean ms (± sd) | up ms | down ms | cycle ÷ cni-full | cycle ÷ cni-min |");
+console.log("|---|---:|---:|---:|---:|---:|");
+const full = mean("cni-full", "cycle").mean, min = mean("cni-min", "cycle").mean;
+for (const m of ["cni-full", "cni-min", "strata", "strata-p2"]) {
+  const c = mean(m, "cycle");
+  console.log(`| ${m} | **${ms(c.mean)}** ± ${ms(c.stddev)} | ${ms(mean(m, "up").mean)} | ${ms(mean(m, "down").mean)} | ${(c.mean / full).toFixed(2)}× | ${(c.mean / min).toFixed(2)}× |`);
+}
+JS

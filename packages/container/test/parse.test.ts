@@ -1,0 +1,195 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  assertContainerName,
+  type ContainerError,
+  checkNetworkMode,
+  containerHosts,
+  containerResolvConf,
+  detachNetwork,
+  generateName,
+  isAlive,
+  newContainerId,
+  parseEnvFile,
+  parseMemory,
+  processRef,
+  StateDir,
+} from "../src/index.js";
+
+const codeOf = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (error) {
+    return (error as ContainerError).code;
+  }
+  return undefined;
+};
+
+describe("parseMemory", () => {
+  it.each([
+    ["64m", 64 * 1024 ** 2],
+    ["64M", 64 * 1024 ** 2],
+    ["64mb", 64 * 1024 ** 2],
+    ["1g", 1024 ** 3],
+    ["512k", 512 * 1024],
+    ["1.5g", 1.5 * 1024 ** 3],
+    ["4096", 4096],
+    ["100b", 100],
+  ])("%s → %d bytes", (input, bytes) => {
+    expect(parseMemory(input)).toBe(bytes);
+  });
+  it.each(["", "lots", "-1m", "0", "64x", "m"])("rejects %j with INVALID_OPTION", (input) => {
+    expect(codeOf(() => parseMemory(input))).toBe("INVALID_OPTION");
+  });
+});
+
+describe("parseEnvFile", () => {
+  it("reads KEY=value lines, skips comments and blanks, takes bare keys from the host env", () => {
+    const text = '# comment\nA=1\n\n  B=two words\nC="quoted"\nFROM_HOST\nUNSET_ON_HOST\nD=x=y\r\n';
+    expect(parseEnvFile(text, "f", { FROM_HOST: "h" })).toEqual([
+      "A=1",
+      "B=two words",
+      'C="quoted"',
+      "FROM_HOST=h",
+      "D=x=y",
+    ]);
+  });
+  it.each(["=value", "BAD KEY=1"])("rejects %j with ENV_FILE_INVALID and the line number", (line) => {
+    const error = (() => {
+      try {
+        parseEnvFile(`OK=1\n${line}\n`, "my.env");
+      } catch (e) {
+        return e as ContainerError;
+      }
+    })();
+    expect(error?.code).toBe("ENV_FILE_INVALID");
+    expect(error?.message).toContain("my.env line 2");
+  });
+});
+
+describe("names and ids", () => {
+  it.each(["web", "a", "web-1.x_y", "A".repeat(128)])("accepts %j", (name) => {
+    expect(() => assertContainerName(name)).not.toThrow();
+  });
+  it.each(["", "-web", "we b", "a/b", "A".repeat(129), "é"])("rejects %j with INVALID_NAME", (name) => {
+    expect(codeOf(() => assertContainerName(name))).toBe("INVALID_NAME");
+  });
+  it("generates valid names and 64-hex ids", () => {
+    for (let i = 0; i < 20; i++) {
+      expect(() => assertContainerName(generateName())).not.toThrow();
+      expect(newContainerId()).toMatch(/^[0-9a-f]{64}$/);
+    }
+  });
+});
+
+describe("etc files", () => {
+  it("drops loopback resolvers outside the host network, keeps the rest", () => {
+    const host =
+      "search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\noptions edns0\n";
+    expect(containerResolvConf(host, false)).toBe("search example.org\nnameserver 10.0.0.2\noptions edns0\n");
+    expect(containerResolvConf(host, true)).toBe(host);
+  });
+  it("hosts: localhost lines plus the container's name; host network copies the host's file", () => {
+    const hosts = containerHosts(
+      { hostname: "box", hostNetwork: false, extraHosts: ["10.1.0.2\tbox-net"] },
+      "HOST",
+    );
+    expect(hosts.split("\n")).toEqual(
+      expect.arrayContaining(["127.0.0.1\tlocalhost", "10.1.0.2\tbox-net", "127.0.1.1\tbox"]),
+    );
+    expect(containerHosts({ hostname: "box", hostNetwork: true }, "HOST\n")).toBe("HOST\n");
+  });
+});
+
+describe("network modes", () => {
+  it.each([
+    ["none", undefined],
+    ["host", undefined],
+    ["ns:my-ns", undefined],
+    ["ns:", "INVALID_OPTION"],
+    ["ns:../etc", "INVALID_OPTION"],
+    ["bridge", "NETWORK_UNSUPPORTED"],
+  ])("%s → %s", (mode, code) => {
+    expect(codeOf(() => checkNetworkMode(mode))).toBe(code);
+  });
+  it("delegates other modes to a registered attacher (the bridge seam)", async () => {
+    const calls: string[] = [];
+    const attachers = {
+      bridge: {
+        attach: async (r: { containerId: string; mode: string }) => {
+          calls.push(`attach ${r.mode}`);
+          return { mode: r.mode, netns: "/run/netns/x", data: { lease: "10.0.0.2" } };
+        },
+        detach: async (a: { mode: string }) => {
+          calls.push(`detach ${a.mode}`);
+        },
+      },
+    };
+    expect(codeOf(() => checkNetworkMode("bridge", { attachers }))).toBeUndefined();
+    const { attachNetwork } = await import("../src/index.js");
+    const attachment = await attachNetwork({ containerId: "c", name: "n", mode: "bridge" }, { attachers });
+    await detachNetwork(attachment, { attachers });
+    expect(calls).toEqual(["attach bridge", "detach bridge"]);
+    await expect(detachNetwork(attachment)).rejects.toMatchObject({ code: "NETWORK_UNSUPPORTED" });
+  });
+});
+
+describe("process identity", () => {
+  it("recognises this process and rejects a made-up start time", () => {
+    const self = processRef(process.pid);
+    expect(isAlive(self)).toBe(true);
+    expect(isAlive({ pid: process.pid, start: "1" })).toBe(false);
+    expect(isAlive(undefined)).toBe(false);
+  });
+});
+
+describe("StateDir", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "strata-test-container-unit-"));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("claims names atomically and frees names of vanished containers", async () => {
+    const states = new StateDir(dir);
+    await states.init();
+    const a = newContainerId();
+    const b = newContainerId();
+    await states.create({
+      id: a,
+      name: "web",
+      image: { reference: "x", id: "sha256:0" },
+      status: "created",
+      created: new Date().toISOString(),
+      autoRemove: false,
+      hostname: "h",
+      runtime: "builtin",
+      readOnly: false,
+    });
+    await states.reserveName("web", a);
+    const results = await Promise.allSettled([states.reserveName("web", b), states.reserveName("web", b)]);
+    expect(
+      results.every((r) => r.status === "rejected" && (r.reason as ContainerError).code === "NAME_IN_USE"),
+    ).toBe(true);
+    await states.remove(a);
+    await states.reserveName("web", b); // a's directory is gone: the name is free
+    expect(await states.nameHolder("web")).toBe(b);
+    await states.releaseName("web", a); // not the holder: no effect
+    expect(await states.nameHolder("web")).toBe(b);
+  });
+
+  it("reports a missing container and a corrupt state file with typed errors", async () => {
+    const states = new StateDir(dir);
+    await states.init();
+    const id = newContainerId();
+    await expect(states.read(id)).rejects.toMatchObject({ code: "CONTAINER_NOT_FOUND" });
+    const { mkdir, writeFile } = await import("node:fs/promises");
+    await mkdir(join(states.containers, id));
+    await writeFile(join(states.containers, id, "state.json"), "{");
+    await expect(states.read(id)).rejects.toMatchObject({ code: "STATE_CORRUPT" });
+  });
+});
