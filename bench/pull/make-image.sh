@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the benchmark image as an OCI layout: two gzip layers cut from this machine's /usr
 # (binaries and libraries, then /usr/share), ~50 MB compressed in total. Cached in $1.
-#   make-image.sh OUT_DIR
+# With "big", one layer of ~55 MB compressed (the peak-RSS check wants a layer of at least 50 MB).
+#   make-image.sh OUT_DIR [big]
 set -euo pipefail
 OUT=$1
 [[ -f $OUT/index.json ]] && exit 0
@@ -15,12 +16,18 @@ list() { # LIMIT DIR...
   find "$@" -xdev -type f -printf '%s %p\n' 2>/dev/null | sort -k2 |
     awk -v lim="$limit" '{ s += $1; if (s > lim) exit; sub(/^[0-9]+ \//, ""); print }'  || true   # awk stops early: SIGPIPE upstream is expected
 }
-list 100000000 /usr/bin /usr/lib/x86_64-linux-gnu > "$TMP/l1.list"
-list 30000000 /usr/share > "$TMP/l2.list"
+if [[ ${2:-} == big ]]; then
+  list 175000000 /usr/bin /usr/lib /usr/libexec /usr/sbin > "$TMP/l1.list"
+  layers=(l1)
+else
+  list 100000000 /usr/bin /usr/lib/x86_64-linux-gnu > "$TMP/l1.list"
+  list 30000000 /usr/share > "$TMP/l2.list"
+  layers=(l1 l2)
+fi
 
 descs=()
 diffs=()
-for l in l1 l2; do
+for l in "${layers[@]}"; do
   tar -C / --numeric-owner --sort=name --mtime=@1700000000 -cf "$TMP/$l.tar" -T "$TMP/$l.list"
   pigz -6 -n -c "$TMP/$l.tar" > "$TMP/$l.tar.gz"
   dgz=$(sha256sum "$TMP/$l.tar.gz" | cut -d' ' -f1)

@@ -2,19 +2,19 @@
 # Cold-pull benchmark of `strata pull` against podman pull, skopeo copy + umoci unpack, and a
 # curl | pigz -dc | tar -x floor, in one run, same registry, same scratch filesystem (tmpfs, as
 # /work/shared/peer-bench does: ext4 inode creation on this VM is too noisy), reported as ratios.
-# Also peak RSS of strata (GNU time %M, max over RSS_RUNS runs).
+# Also peak RSS of strata (GNU time %M, max over all its runs).
 #
 # usage: run.sh            (as root; talks only to 127.0.0.1)
-# Env: BENCH_DIR (/tmp/strata-bench-store)  REG_PORT (5055)  RUNS (5)  WARMUP (1)  RSS_RUNS (3)
+# Env: BENCH_DIR (/tmp/strata-bench-store)  REG_PORT (5055)  RUNS (8 rounds)
 #      KEEP=1 keep the scratch tmpfs and registry data
-# Outputs: $BENCH_DIR/results/{*.json,summary.md}
+# Outputs: $BENCH_DIR/results/{times.tsv,summary.md}
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 BENCH=${BENCH_DIR:-/tmp/strata-bench-store}
 PORT=${REG_PORT:-5055}
 REG=127.0.0.1:$PORT
-RUNS=${RUNS:-5} WARMUP=${WARMUP:-1} RSS_RUNS=${RSS_RUNS:-3}
+RUNS=${RUNS:-8}
 S=$BENCH/scratch
 RES=$BENCH/results
 IMG=bench/rootfs:v1
@@ -22,7 +22,7 @@ PEERLIB=${PEERLIB:-/work/shared/peer-bench/lib}
 PODMAN="podman --root $S/podman/root --runroot $S/podman/runroot --tmpdir $S/podman/tmp --storage-driver overlay --cgroup-manager cgroupfs --events-backend file"
 log() { printf '\n[bench] %s\n' "$*" >&2; }
 [[ $(id -u) == 0 ]] || { echo "run as root" >&2; exit 1; }
-for t in hyperfine skopeo umoci podman curl jq pigz docker-registry node /usr/bin/time; do
+for t in skopeo umoci podman curl jq pigz docker-registry node /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "missing tool: $t" >&2; exit 1; }
 done
 mkdir -p "$BENCH" "$RES"
@@ -75,35 +75,43 @@ chmod +x "$S/reset"
 $STRATA pull -q "$REG/$IMG" >/dev/null
 $PODMAN pull -q --tls-verify=false "$REG/$IMG" >/dev/null
 
-hf() { local name=$1; shift; log "$name"; hyperfine --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$RES/$name.json" "$@"; }
-hf strata --prepare "$S/reset strata" "$STRATA pull -q $REG/$IMG"
-hf podman --prepare "$S/reset podman" "$PODMAN pull -q --tls-verify=false $REG/$IMG"
-hf skopeo-umoci --prepare "$S/reset skopeo" \
-  "skopeo copy --quiet --src-tls-verify=false docker://$REG/$IMG oci:$S/oci:tag && umoci unpack --image $S/oci:tag $S/bundle"
-hf curl-pigz-tar --prepare "$S/reset curl" "$PEERLIB/pull-curl-tar.sh $REG ${IMG%%:*} ${IMG##*:} $S/curl/rootfs pigz"
-
-log "peak RSS of strata pull"
-rss=0
-for _ in $(seq 1 "$RSS_RUNS"); do
-  "$S/reset" strata
-  m=$( { /usr/bin/time -f '%M' $STRATA pull -q "$REG/$IMG" >/dev/null; } 2>&1 | tail -n1 )
-  (( m > rss )) && rss=$m
-done
-echo "$rss" > "$RES/strata-rss-kb"
-
-med() { jq -r '.results[0].median' "$RES/$1.json"; }
-ratio() { jq -n --argjson a "$(med "$1")" --argjson b "$(med "$2")" '$a / $b * 1000 | round / 1000'; }
-{
-  echo "| benchmark | median ms | min ms | max ms |"
-  echo "|---|---:|---:|---:|"
-  for n in strata podman skopeo-umoci curl-pigz-tar; do
-    jq -r --arg n "$n" '.results[0] | "| \($n) | \(.median*1000|round) | \(.min*1000|round) | \(.max*1000|round) |"' "$RES/$n.json"
+# Interleaved rounds: every round runs each tool once (cold, after its reset), so load changes on this
+# shared machine hit all tools alike; hyperfine would run one tool's runs back to back.
+TOOLS=(strata podman skopeo-umoci curl-pigz-tar)
+declare -A CMD=(
+  [strata]="$STRATA pull -q $REG/$IMG"
+  [podman]="$PODMAN pull -q --tls-verify=false $REG/$IMG"
+  [skopeo-umoci]="skopeo copy --quiet --src-tls-verify=false docker://$REG/$IMG oci:$S/oci:tag && umoci unpack --image $S/oci:tag $S/bundle"
+  [curl-pigz-tar]="$PEERLIB/pull-curl-tar.sh $REG ${IMG%%:*} ${IMG##*:} $S/curl/rootfs pigz"
+)
+declare -A RESET=([strata]=strata [podman]=podman [skopeo-umoci]=skopeo [curl-pigz-tar]=curl)
+printf 'round\ttool\tseconds\tmax_rss_kb\tloadavg1\n' > "$RES/times.tsv"
+for round in $(seq 0 "$RUNS"); do   # round 0 is the warm-up, not recorded
+  log "round $round/$RUNS"
+  for tool in "${TOOLS[@]}"; do
+    "$S/reset" "${RESET[$tool]}"
+    out=$( { /usr/bin/time -f 'TIME %e %M' bash -c "${CMD[$tool]} >/dev/null"; } 2>&1 | grep '^TIME' )
+    read -r _ secs rss <<<"$out"
+    (( round > 0 )) && printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$tool" "$secs" "$rss" "$(cut -d' ' -f1 /proc/loadavg)" >> "$RES/times.tsv"
   done
+done
+
+stat_of() {  # stat_of TOOL -> "median min max" (seconds)
+  awk -F'\t' -v t="$1" 'NR>1 && $2==t {print $3}' "$RES/times.tsv" | sort -n |
+    awk '{a[NR]=$1} END {m = NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; print m, a[1], a[NR]}'
+}
+rss=$(awk -F'\t' 'NR>1 && $2=="strata" && $4>m {m=$4} END {print m+0}' "$RES/times.tsv")
+med() { stat_of "$1" | cut -d' ' -f1; }
+ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN {printf "%.2f", a/b}'; }
+{
+  echo "| tool | median s | min s | max s |"
+  echo "|---|---:|---:|---:|"
+  for t in "${TOOLS[@]}"; do read -r m lo hi <<<"$(stat_of "$t")"; echo "| $t | $m | $lo | $hi |"; done
   echo
   echo "- strata / podman: $(ratio strata podman) (target <= 0.5)"
   echo "- strata / skopeo+umoci: $(ratio strata skopeo-umoci)"
   echo "- strata / curl|pigz|tar floor: $(ratio strata curl-pigz-tar) (target <= 1.25)"
-  echo "- strata peak RSS: $((rss / 1024)) MiB (max of $RSS_RUNS runs; target <= 150 MB)"
-  echo "- load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- strata peak RSS: $((rss / 1024)) MiB (max over $RUNS runs, GNU time %M; target <= 150 MB)"
+  echo "- rounds: $RUNS (+1 warm-up), interleaved; 1-min load average during the runs: $(awk -F'\t' 'NR>1 {print $5}' "$RES/times.tsv" | sort -n | sed -n '1p;$p' | paste -sd- )"
 } | tee "$RES/summary.md"
 "$S/reset" strata podman skopeo curl

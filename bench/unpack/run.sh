@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Files/s of @strata/layer-unpack against GNU tar on the same large layer (a tar of /usr/share and
-# /usr/include by default: ~63k entries). Needs root (both preserve owners), hyperfine, zstd, pigz.
-# Usage: bench/unpack/run.sh [source dirs...]     Results: paste into bench/unpack/RESULTS.md.
+# Files/s of @strata/layer-unpack against GNU tar on the same large layer (default: a PAX tar of
+# /usr/share and /usr/include, ~63k entries, ~750 MB). Runs are interleaved (tar, unpack, tar, unpack…)
+# so that load bursts from other processes hit both tools alike; the median and the best run are
+# reported. Targets: a directory on disk (/var/tmp) and on tmpfs (/dev/shm, no disk noise).
+# Needs root (both tools preserve owners), zstd and pigz.
+# Usage: RUNS=3 bench/unpack/run.sh [source dirs...]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+runs="${RUNS:-3}"
 work="$(mktemp -d /var/tmp/strata-bench-unpack-XXXXXX)"
-trap 'rm -rf "$work"' EXIT
+shm="$(mktemp -d /dev/shm/strata-bench-unpack-XXXXXX)"
+trap 'rm -rf "$work" "$shm"' EXIT
 sources=("$@")
 [ ${#sources[@]} -eq 0 ] && sources=(/usr/share /usr/include)
 
@@ -27,20 +32,51 @@ tar --format=pax -cf "$work/layer.tar" "${sources[@]}" 2>/dev/null || true
 pigz -c "$work/layer.tar" > "$work/layer.tar.gz"
 zstd -q -T0 -c "$work/layer.tar" > "$work/layer.tar.zst"
 entries="$(tar -tf "$work/layer.tar" | wc -l)"
-echo "layer: $entries entries, $(du -h "$work/layer.tar" | cut -f1) uncompressed"
+echo "layer: $entries entries, $(du -h "$work/layer.tar" | cut -f1) uncompressed, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-out="$work/out"
-prep="rm -rf $out && mkdir $out"
-hyperfine --runs "${RUNS:-3}" --warmup 1 --export-markdown "$work/results.md" \
-  --prepare "$prep" -n "GNU tar -xf (tar)" "tar -xf $work/layer.tar -C $out" \
-  --prepare "$prep" -n "layer-unpack (tar)" "node $here/extract.mjs $work/layer.tar $out" \
-  --prepare "$prep" -n "GNU tar -xzf (gzip)" "tar -xzf $work/layer.tar.gz -C $out" \
-  --prepare "$prep" -n "layer-unpack (gzip)" "node $here/extract.mjs $work/layer.tar.gz $out" \
-  --prepare "$prep" -n "GNU tar --zstd -xf (zstd)" "tar --zstd -xf $work/layer.tar.zst -C $out" \
-  --prepare "$prep" -n "layer-unpack (zstd)" "node $here/extract.mjs $work/layer.tar.zst $out"
+# seconds <command...>: wall time of one run
+seconds() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" >/dev/null
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc
+}
+
+declare -A times
+measure() { # measure <where> <format> <file> <tar flags>
+  local where="$1" fmt="$2" file="$3" flags="$4" base out
+  [ "$where" = disk ] && base="$work" || base="$shm"
+  out="$base/out"
+  for ((i = 0; i < runs; i++)); do
+    rm -rf "$out" && mkdir "$out" && sync
+    times["$where $fmt tar"]+="$(seconds tar $flags "$file" -C "$out") "
+    rm -rf "$out" && mkdir "$out" && sync
+    times["$where $fmt unpack"]+="$(seconds node "$here/extract.mjs" "$file" "$out") "
+  done
+  rm -rf "$out"
+}
+
+measure tmpfs tar "$work/layer.tar" "-xf"
+measure tmpfs gzip "$work/layer.tar.gz" "-xzf"
+measure tmpfs zstd "$work/layer.tar.zst" "--zstd -xf"
+measure disk tar "$work/layer.tar" "-xf"
+measure disk gzip "$work/layer.tar.gz" "-xzf"
+
 echo
-echo "entries: $entries"
-cat "$work/results.md"
+echo "entries: $entries, runs: $runs (interleaved), load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "files/s = entries / mean seconds:"
-awk -v n="$entries" -F'|' 'NR>2 { gsub(/`/, "", $2); split($3, m, " "); printf "%-28s %8.0f files/s\n", $2, n / m[1] }' "$work/results.md"
+echo "| target | layer | tool | median s | best s | files/s (median) | files/s (best) |"
+echo "|---|---|---|---|---|---|---|"
+for key in "tmpfs tar" "tmpfs gzip" "tmpfs zstd" "disk tar" "disk gzip"; do
+  for tool in tar unpack; do
+    read -r -a ts <<<"${times["$key $tool"]}"
+    sorted=($(printf '%s\n' "${ts[@]}" | sort -g))
+    median="${sorted[$(((${#sorted[@]} - 1) / 2))]}"
+    best="${sorted[0]}"
+    name="GNU tar"
+    [ "$tool" = unpack ] && name="layer-unpack"
+    printf '| %s | %s | %s | %.2f | %.2f | %.0f | %.0f |\n' ${key} "$name" "$median" "$best" \
+      "$(echo "$entries / $median" | bc -l)" "$(echo "$entries / $best" | bc -l)"
+  done
+done

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
@@ -18,7 +19,7 @@ import {
 } from "@strata/testkit";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { humanDuration, humanSize, table } from "../src/index.js";
-import { cleanup, collect, PREFIX, runCli, spawnCli, tempDir } from "./cli-helpers.js";
+import { BIN, cleanup, collect, PREFIX, runCli, spawnCli, tempDir } from "./cli-helpers.js";
 
 describe("docker-shaped formatting", () => {
   it.each([
@@ -238,6 +239,39 @@ describePrivileged(
       expect((await store.list()).length).toBe(2);
     });
 
+    it("draws one progress bar per layer on a TTY", async () => {
+      const ref = `${registry.host}/test/app:a`;
+      // script(1) gives the CLI a pseudo-terminal; its output is the terminal transcript
+      const shell = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} --root ${JSON.stringify(root)} pull ${ref}`;
+      const res = await collect(spawn("script", ["-qec", shell, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] }));
+      expect(res.code).toBe(0);
+      const screen = res.stdout.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "");
+      for (const l of imgA.layers) {
+        expect(screen).toMatch(new RegExp(`${l.digest.slice(7, 19)}: Pull complete \\[[█░]+\\]`));
+      }
+      expect(screen).toContain(`Status: Downloaded newer image for ${ref}`);
+    });
+
+    it("SIGINT stops a pull with exit 130 and removes its temp files itself", async () => {
+      const ref = `${registry.host}/test/big:v1`;
+      const child = spawnCli(["--root", root, "pull", ref], { STRATA_PULL_CONCURRENCY: "1" });
+      let sent = false;
+      const result = await collect(child, (out) => {
+        if (!sent && out.includes("Pulling fs layer")) {
+          sent = true;
+          child.kill("SIGINT");
+        }
+      });
+      if (result.code === 0) return; // finished before the signal landed: nothing to check
+      expect(result.code).toBe(130);
+      expect(result.stderr).toContain("(INTERRUPTED)");
+      // no recovery has run: the process cleaned up after itself
+      expect(await readdir(path.join(root, "strata/tmp"))).toEqual([]);
+      expect(await readdir(path.join(root, "strata/leases"))).toEqual([]);
+      const store = await ImageStore.open({ root });
+      expect(await store.verify()).toEqual([]);
+    });
+
     it.each([
       ["right after start", (_out: string) => true],
       ["after the first progress line", (out: string) => out.includes("Pulling fs layer")],
@@ -272,5 +306,5 @@ describePrivileged(
       }
     });
   },
-  { commands: ["docker-registry"] },
+  { commands: ["docker-registry", "script"] },
 );

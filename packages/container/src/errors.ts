@@ -9,7 +9,8 @@ export type ContainerErrorCode =
   | "NETNS_NOT_FOUND"
   | "NETWORK_UNSUPPORTED"
   | "ENV_FILE_INVALID"
-  | "STATE_CORRUPT";
+  | "STATE_CORRUPT"
+  | "START_FAILED";
 
 /** Every error of @strata/container: a stable `code` and a message that says what to do. */
 export class ContainerError extends Error {

@@ -1,6 +1,9 @@
-import { lstat, mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { type ChildProcess, spawn } from "node:child_process";
+import { lstat, mkdir, open, readdir, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import {
   type CgroupGroup,
   type CgroupLimits,
@@ -49,6 +52,81 @@ import {
 import { isAlive, processRef, processStartTime } from "./proc.js";
 import { type ContainerState, StateDir } from "./state.js";
 
+/** `runDetached` options: stdio, tty and the callbacks belong to the monitor process. */
+export type DetachedRunOptions = Omit<
+  RunOptions,
+  "stdio" | "onStart" | "forwardSignals" | "tty" | "interactive"
+>;
+
+export interface DetachedContainer {
+  id: string;
+  name: string;
+  /** Host pid of PID 1. */
+  pid: number;
+}
+
+/** The runtime options a monitor process is given through `launch.json`. */
+export interface PortableRuntimeOptions {
+  cgroupParent?: string;
+  cgroupRoot?: string;
+  netnsRoot?: string;
+  helperPath?: string;
+  hostEtc?: string;
+  stopTimeoutMs?: number;
+}
+
+/** `containers/<id>/launch.json`: what the monitor of a detached container launches. */
+interface DetachedLaunch {
+  spec: LaunchSpec;
+  runtime: "builtin" | "crun" | "runc";
+  runtimeOptions: PortableRuntimeOptions;
+}
+
+/** A container made up to the launch. */
+interface Prepared {
+  state: ContainerState;
+  dir: string;
+  spec: LaunchSpec;
+  group: CgroupGroup;
+  runtime: "builtin" | "crun" | "runc";
+}
+
+interface ExecuteIo {
+  stdio: "inherit" | "pipe";
+  forwardSignals: boolean;
+  onStart?: (container: StartedContainer) => void;
+  /** PID 1 runs and state.json says so. */
+  onRunning?: (pid: number) => void;
+  /** Launch failed (nothing ran). */
+  onFailure?: (error: unknown) => void;
+}
+
+/** Reads the first line from the child's fd 3, or "" when it closes or exits first. */
+function firstLine(child: ChildProcess): Promise<string> {
+  const stream = child.stdio[3] as Readable | null;
+  return new Promise((resolve) => {
+    let buffer = "";
+    let done = false;
+    const finish = (line: string) => {
+      if (done) return;
+      done = true;
+      stream?.destroy();
+      resolve(line);
+    };
+    if (!stream) return finish("");
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      buffer += chunk;
+      const nl = buffer.indexOf("\n");
+      if (nl >= 0) finish(buffer.slice(0, nl));
+    });
+    stream.on("error", () => finish(buffer));
+    stream.on("close", () => finish(buffer));
+    child.on("exit", () => setTimeout(() => finish(buffer), 50));
+    child.on("error", (error) => finish(`error ${error.message}`));
+  });
+}
+
 /** What a run needs of its image. */
 interface RunImage {
   id: string;
@@ -80,6 +158,11 @@ export interface ContainerRuntimeOptions {
   hostEtc?: string;
   /** How long `stop` waits after SIGTERM before SIGKILL, by default (10 s, like Docker). */
   stopTimeoutMs?: number;
+  /**
+   * The detached monitor's command; the store root and container id are appended. Default: this
+   * package's `dist/monitor.js` under the current node.
+   */
+  monitorCommand?: string[];
 }
 
 /** A running container as `onStart` sees it. */
@@ -181,6 +264,9 @@ export interface GcReport {
   /** Leftover layers, cgroups and names that belonged to no container. */
   orphans: string[];
 }
+
+/** An empty cgroup without a container is removed by gc only after this long (see gc). */
+const ORPHAN_CGROUP_AGE_MS = 60_000;
 
 function now(): string {
   return new Date().toISOString();
@@ -332,6 +418,125 @@ export class ContainerRuntime {
    * nothing of it is left on disk).
    */
   async run(options: RunOptions): Promise<RunResult> {
+    const prepared = await this.prepare(options);
+    return this.execute(prepared, {
+      stdio: options.stdio ?? "inherit",
+      forwardSignals: options.forwardSignals ?? false,
+      ...(options.onStart ? { onStart: options.onStart } : {}),
+    });
+  }
+
+  /**
+   * `docker run -d`: everything up to the launch happens here; then a detached monitor process (see
+   * `monitorCommand`) launches the container, owns it, and tears it down when it exits. Resolves once
+   * PID 1 runs, with its id; the container's stdout and stderr go to `containers/<id>/container.log`.
+   * Only the built-in network modes (none, host, ns:NAME) can be detached: an attacher is code the
+   * monitor process does not have.
+   */
+  async runDetached(options: DetachedRunOptions): Promise<DetachedContainer> {
+    const network = options.network ?? "none";
+    if (network !== "none" && network !== "host" && !network.startsWith("ns:")) {
+      throw new ContainerError(
+        "INVALID_OPTION",
+        `network '${network}' cannot be used detached yet: use none, host or ns:NAME, or run in the foreground`,
+      );
+    }
+    const command = this.monitorCommand();
+    const prepared = await this.prepare({ ...options, tty: false, interactive: false });
+    const { state, dir, spec, runtime } = prepared;
+    const record: DetachedLaunch = { spec, runtime, runtimeOptions: this.portableOptions() };
+    await writeFile(join(dir, "launch.json"), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    const log = await open(join(dir, "container.log"), "a", 0o600);
+    let child: ChildProcess;
+    try {
+      child = spawn(command[0] as string, [...command.slice(1), this.store.root, state.id], {
+        detached: true,
+        stdio: ["ignore", log.fd, log.fd, "pipe"],
+      });
+    } finally {
+      await log.close();
+    }
+    const line = await firstLine(child);
+    child.unref();
+    if (line.startsWith("started ")) {
+      return { id: state.id, name: state.name, pid: Number(line.slice(8)) };
+    }
+    // The monitor failed before PID 1 ran and is tearing the container down: wait for it (bounded),
+    // finish the job if it died, then report why.
+    const reason = line.startsWith("error ")
+      ? line.slice(6)
+      : `the monitor ${command.join(" ")} exited without starting the container (see ${join(dir, "container.log")})`;
+    const deadline = Date.now() + 10_000;
+    for (let delay = 5; await this.states.exists(state.id); delay = Math.min(delay * 2, 100)) {
+      const latest = await this.states.read(state.id).catch(() => undefined);
+      if (!latest) break;
+      const ownerAlive = isAlive(latest.monitor) && latest.monitor?.pid !== process.pid;
+      if (!ownerAlive || Date.now() > deadline) {
+        await this.teardown({ ...latest, status: "exited" }, { remove: true }).catch(() => undefined);
+        break;
+      }
+      await sleep(delay);
+    }
+    throw new ContainerError("START_FAILED", `container ${state.name} did not start: ${reason}`);
+  }
+
+  /**
+   * The monitor's side of `runDetached` (called by `monitor.js`): take ownership of the prepared
+   * container, launch it with this process's stdio, report on `report` (`started <pid>` or
+   * `error <message>`), wait, and tear down.
+   */
+  async startDetached(id: string, report: (line: string) => void): Promise<RunResult> {
+    const state = await this.states.read(id);
+    const dir = this.states.dir(id);
+    const record = JSON.parse(await readFile(join(dir, "launch.json"), "utf8")) as DetachedLaunch;
+    const self = processRef(process.pid);
+    if (self) state.monitor = self;
+    await this.states.write(state);
+    let group: CgroupGroup;
+    try {
+      group = await (await this.cgroups()).open(id);
+    } catch (error) {
+      report(`error ${(error as Error).message}`);
+      await this.teardown({ ...state, status: "exited" }, { remove: true });
+      throw error;
+    }
+    return this.execute(
+      { state, dir, spec: record.spec, group, runtime: record.runtime },
+      {
+        stdio: "inherit",
+        forwardSignals: true,
+        onRunning: (pid) => report(`started ${pid}`),
+        onFailure: (error) => report(`error ${(error as Error).message.replace(/\n/g, " ")}`),
+      },
+    );
+  }
+
+  /** How to start a monitor: the option, or `node <this package>/monitor.js` when running from dist. */
+  private monitorCommand(): string[] {
+    if (this.options.monitorCommand) return this.options.monitorCommand;
+    const here = fileURLToPath(import.meta.url);
+    if (here.endsWith(".js")) return [process.execPath, join(dirname(here), "monitor.js")];
+    throw new ContainerError(
+      "INVALID_OPTION",
+      "detached mode needs the built package (dist/monitor.js) or the monitorCommand option (e.g. node --import <ts loader> src/monitor.ts)",
+    );
+  }
+
+  /** The runtime options a monitor process can be given (no functions). */
+  private portableOptions(): PortableRuntimeOptions {
+    const o = this.options;
+    const out: PortableRuntimeOptions = {};
+    if (o.cgroupParent !== undefined) out.cgroupParent = o.cgroupParent;
+    if (o.cgroupRoot !== undefined) out.cgroupRoot = o.cgroupRoot;
+    if (o.network?.netnsRoot !== undefined) out.netnsRoot = o.network.netnsRoot;
+    if (o.helperPath !== undefined) out.helperPath = o.helperPath;
+    if (o.hostEtc !== undefined) out.hostEtc = o.hostEtc;
+    if (o.stopTimeoutMs !== undefined) out.stopTimeoutMs = o.stopTimeoutMs;
+    return out;
+  }
+
+  /** Everything before the launch; on failure what was made is torn down and removed. */
+  private async prepare(options: RunOptions): Promise<Prepared> {
     // Validate everything that can be validated before creating anything.
     if (options.name !== undefined) assertContainerName(options.name);
     const network = options.network ?? "none";
@@ -368,10 +573,6 @@ export class ContainerRuntime {
     }
 
     let group: CgroupGroup | undefined;
-    let proc: LaunchedProcess | undefined;
-    let status: ExitStatus | undefined;
-    let oomKilled = false;
-    let failure: unknown;
     try {
       // Record every intent first (so gc can undo a crash half-way), then do the independent steps at once.
       const cgroups = await this.cgroups();
@@ -435,17 +636,33 @@ export class ContainerRuntime {
       });
       state.args = spec.args;
 
+      return { state, dir, spec, group, runtime };
+    } catch (error) {
+      state.status = "exited";
+      await this.teardown(state, { remove: true }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Launch, wait, tear down. */
+  private async execute(prepared: Prepared, io: ExecuteIo): Promise<RunResult> {
+    const { state, dir, spec, group, runtime } = prepared;
+    const { id, name } = state;
+    let status: ExitStatus | undefined;
+    let oomKilled = false;
+    let failure: unknown;
+    try {
       const launcher = this.options.launcher ?? launch;
-      proc = await launcher(spec, {
-        stdio: options.stdio ?? "inherit",
-        forwardSignals: options.forwardSignals ?? false,
+      const proc = await launcher(spec, {
+        stdio: io.stdio,
+        forwardSignals: io.forwardSignals,
         runtime,
         ...(this.options.helperPath ? { helperPath: this.options.helperPath } : {}),
         ...(runtime === "builtin" ? {} : { containerId: `strata-${id}`, bundleDir: join(dir, "bundle") }),
       });
       const launched = proc;
       // first, before any other await: a short-lived container's output must not be missed
-      options.onStart?.({
+      io.onStart?.({
         id,
         name,
         pid: launched.pid,
@@ -461,10 +678,12 @@ export class ContainerRuntime {
       if (start !== undefined) state.pidStart = start;
       state.startedAt = now();
       await this.states.write(state).catch(() => undefined);
+      io.onRunning?.(launched.pid);
       status = await launched.wait();
       oomKilled = await readOomKilled(group);
     } catch (error) {
       failure = error;
+      if (status === undefined) io.onFailure?.(error);
     }
 
     // Tear down whatever exists, whether the container ran or setup failed half-way.
@@ -802,14 +1021,25 @@ export class ContainerRuntime {
         report.orphans.push(`layer of ${id}`);
       }
     }
-    // cgroups without a container
+    // Cgroups without a container. The parent may be shared with other stores (or a container of this
+    // store may be in the middle of its setup), so only empty groups that have existed for a minute go;
+    // processes are never killed on this path (a crashed run of this store always left a state.json).
     const cgroups = await this.cgroups();
     for (const id of await cgroups.list()) {
-      if (isContainerId(id) && !known.has(id)) {
-        const group = await cgroups.open(id).catch(() => undefined);
-        await group?.destroy();
-        report.orphans.push(`cgroup ${cgroups.parent}/${id}`);
-      }
+      if (!isContainerId(id) || known.has(id)) continue;
+      const group = await cgroups.open(id).catch(() => undefined);
+      if (!group || (await group.pids().catch(() => [0])).length > 0) continue;
+      const dir = Object.values(group.paths)[0];
+      const age = dir
+        ? Date.now() -
+          (await stat(dir).then(
+            (st) => st.ctimeMs,
+            () => Date.now(),
+          ))
+        : 0;
+      if (age < ORPHAN_CGROUP_AGE_MS) continue;
+      await group.remove().catch(() => undefined);
+      report.orphans.push(`cgroup ${cgroups.parent}/${id}`);
     }
     await cgroups.pruneParent().catch(() => false);
     // names whose container is gone

@@ -14,7 +14,7 @@ describePrivileged(
   () => {
     let f: Fixture;
     beforeAll(async () => {
-      f = await setup();
+      f = await setup("config");
       await f.pull(f.configured);
     });
     afterAll(() => f?.stop());

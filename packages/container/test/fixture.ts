@@ -26,6 +26,7 @@ export interface Fixture {
   busybox: string;
   /** `host/test/configured:latest`: Entrypoint, Cmd, Env, WorkingDir, User set. */
   configured: string;
+  cgroupParent: string;
   /** Pulls a reference into the store (the `pull` callback the CLI would pass). */
   pull(reference: string): Promise<void>;
   stop(): Promise<void>;
@@ -39,7 +40,11 @@ export const CONFIGURED: ImageConfigInput = {
   User: "app",
 };
 
-export async function setup(): Promise<Fixture> {
+/**
+ * `name` gives each test file its own cgroup parent (`strata-test-container-<name>`): files run in
+ * parallel and each one's final gc prunes its parent.
+ */
+export async function setup(name: string): Promise<Fixture> {
   const registry = await startRegistry();
   const base = await busyboxRootfs();
   await pushImage(
@@ -63,7 +68,8 @@ export async function setup(): Promise<Fixture> {
   const busybox = `${registry.host}/test/busybox:latest`;
   const configured = `${registry.host}/test/configured:latest`;
   await pull(busybox);
-  const runtime = await ContainerRuntime.open({ store, cgroupParent: PREFIX, stopTimeoutMs: 5000 });
+  const cgroupParent = `${PREFIX}-${name}`;
+  const runtime = await ContainerRuntime.open({ store, cgroupParent, stopTimeoutMs: 5000 });
   return {
     registry,
     dir,
@@ -71,6 +77,7 @@ export async function setup(): Promise<Fixture> {
     runtime,
     busybox,
     configured,
+    cgroupParent,
     pull,
     async stop() {
       await runtime.gc().catch(() => undefined);

@@ -9,7 +9,7 @@ describePrivileged(
   () => {
     let f: Fixture;
     beforeAll(async () => {
-      f = await setup();
+      f = await setup("inside");
     });
     afterAll(() => f?.stop());
 

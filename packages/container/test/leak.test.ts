@@ -9,7 +9,7 @@ describePrivileged(
   () => {
     let f: Fixture;
     beforeAll(async () => {
-      f = await setup();
+      f = await setup("leak");
     });
     afterAll(() => f?.stop());
 
@@ -57,7 +57,7 @@ describePrivileged(
       const leaks = (await findLeaks(PREFIX, { skipLinks: true })).filter(
         (l) =>
           !(l.kind === "tmp" && l.name.includes(f.dir)) &&
-          !(l.kind === "cgroup" && l.name.endsWith(`/${PREFIX}`)),
+          !(l.kind === "cgroup" && l.name.endsWith(`/${f.cgroupParent}`)),
       );
       expect(leaks.filter((l) => !leaksBefore.some((b) => b.kind === l.kind && b.name === l.name))).toEqual(
         [],

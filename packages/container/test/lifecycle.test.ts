@@ -3,8 +3,14 @@ import { join } from "node:path";
 import { launch } from "@strata/launch";
 import { describePrivileged } from "@strata/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { ContainerError, ContainerRuntime, type RunResult, type StartedContainer } from "../src/index.js";
-import { type Fixture, PREFIX, setup } from "./fixture.js";
+import {
+  ContainerError,
+  ContainerRuntime,
+  newContainerId,
+  type RunResult,
+  type StartedContainer,
+} from "../src/index.js";
+import { type Fixture, setup } from "./fixture.js";
 
 const gone = (path: string) =>
   access(path).then(
@@ -33,7 +39,7 @@ describePrivileged(
   () => {
     let f: Fixture;
     beforeAll(async () => {
-      f = await setup();
+      f = await setup("lifecycle");
     });
     afterAll(() => f?.stop());
 
@@ -42,8 +48,10 @@ describePrivileged(
         image: f.busybox,
         name: "strata-test-web",
         pidsLimit: 20,
-        args: ["/bin/sh", "-c", "trap 'exit 5' TERM; sleep 60 & wait"],
+        args: ["/bin/sh", "-c", "trap 'exit 5' TERM; echo ready; sleep 60 & wait"],
       });
+      // PID 1 of a pid namespace ignores signals it has no handler for: wait until the trap is set
+      await new Promise((r) => started.stdout?.once("data", r));
       const state = await f.runtime.inspect("strata-test-web");
       expect(state).toMatchObject({
         id: started.id,
@@ -132,7 +140,7 @@ describePrivileged(
       // mark the owner as a dead process in state.json, as a killed CLI would leave it.
       const crashed = await ContainerRuntime.open({
         store: f.store,
-        cgroupParent: PREFIX,
+        cgroupParent: f.cgroupParent,
         launcher: async (spec, options) => {
           const proc = await launch(spec, options);
           return { ...proc, pid: proc.pid, wait: () => new Promise(() => {}) };
@@ -159,6 +167,19 @@ describePrivileged(
       expect(await gone(join(f.store.layout.layerdbMounts, started.id))).toBe(true);
       expect(await f.store.verify()).toEqual([]);
       expect(await f.runtime.gc()).toEqual({ cleaned: [], removed: [], orphans: [] });
+    });
+
+    it("gc leaves a young cgroup without a container alone (another store or a run being set up may own it)", async () => {
+      const cgroups = await f.runtime.cgroups();
+      const id = newContainerId();
+      const group = await cgroups.create(id);
+      try {
+        const report = await f.runtime.gc();
+        expect(report.orphans).toEqual([]);
+        expect(await cgroups.list()).toContain(id);
+      } finally {
+        await group.remove();
+      }
     });
 
     it("unknown and ambiguous references are typed errors", async () => {

@@ -252,7 +252,8 @@ export class ImageStore {
       if (!config) continue; // removed concurrently
       out.push(await this.summary(id, config.value, refs, cache));
     }
-    out.sort((a, b) => (b.created ?? "").localeCompare(a.created ?? "") || a.id.localeCompare(b.id));
+    const time = (s: ImageSummary) => (s.created ? Date.parse(s.created) || 0 : 0);
+    out.sort((a, b) => time(b) - time(a) || a.id.localeCompare(b.id));
     return out;
   }
 

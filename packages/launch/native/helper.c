@@ -378,7 +378,7 @@ static void do_mounts(json *ops, int *tree_fds) {
 }
 
 /* Open the pty inside the container's devpts, make it the controlling terminal and stdio. */
-static void setup_tty(void) {
+static void setup_tty(json *spec) {
   int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) die(errno, "open /dev/pts/ptmx: %s", strerror(errno));
   int unlock = 0;
@@ -390,6 +390,15 @@ static void setup_tty(void) {
   snprintf(path, sizeof path, "/proc/self/fd/%d", slave);
   if (mount(path, "/dev/console", NULL, MS_BIND, NULL) < 0) die(errno, "bind /dev/console: %s", strerror(errno));
   if (ioctl(slave, TIOCSCTTY, 0) < 0) die(errno, "set controlling terminal: %s", strerror(errno));
+  /* size the pty before the container runs: from the launcher's terminal (still our fd 0) when
+     there is one, else the requested size; resizing later would race the container's first read */
+  struct winsize ws = {0};
+  json *size = jget(spec, "consoleSize");
+  if (!(isatty(0) && ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) && size) {
+    ws.ws_row = (unsigned short)jnum(size, "rows", 24);
+    ws.ws_col = (unsigned short)jnum(size, "cols", 80);
+  }
+  if (ws.ws_row > 0) ioctl(master, TIOCSWINSZ, &ws);
   for (int fd = 0; fd < 3; fd++)
     if (dup2(slave, fd) < 0) die(errno, "dup2 pty: %s", strerror(errno));
   if (slave > 2) close(slave);
@@ -439,8 +448,10 @@ static void container_init(json *spec, int netns_fd, int *cgroup_fds, int ncgrou
   json *binds = jget(spec, "bindSources");
   if (jlen(binds) > MAX_OPEN_TREES) die(E2BIG, "too many bind mounts (at most %d)", MAX_OPEN_TREES);
   for (int i = 0; i < jlen(binds); i++) {
-    const char *src = binds->items[i]->str;
-    tree_fds[i] = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    const char *src = jstr(binds->items[i], "path");
+    if (!src) die(EINVAL, "bind source %d has no path", i);
+    unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (jnum(binds->items[i], "recursive", 0) ? AT_RECURSIVE : 0);
+    tree_fds[i] = (int)syscall(SYS_open_tree, AT_FDCWD, src, flags);
     if (tree_fds[i] < 0) die(errno, "open bind source %s: %s", src, strerror(errno));
   }
 
@@ -456,7 +467,7 @@ static void container_init(json *spec, int netns_fd, int *cgroup_fds, int ncgrou
   const char *hostname = jstr(spec, "hostname");
   if (hostname && sethostname(hostname, strlen(hostname)) < 0) die(errno, "sethostname: %s", strerror(errno));
 
-  if (jnum(spec, "tty", 0)) setup_tty();
+  if (jnum(spec, "tty", 0)) setup_tty(spec);
 
   json *rl = jget(spec, "rlimits");
   for (int i = 0; i < jlen(rl); i++) {
@@ -614,6 +625,8 @@ int main(void) {
   sigprocmask(SIG_BLOCK, &fwd, &old);
   int sfd = signalfd(-1, &fwd, SFD_CLOEXEC);
 
+  /* a closed stdout must not kill the supervisor (and, through pdeathsig, the container) */
+  signal(SIGPIPE, SIG_IGN);
   if (unshare(CLONE_NEWPID) < 0) {
     status_line("error %d unshare pid namespace: %s\n", errno, strerror(errno));
     return 125;
@@ -665,10 +678,7 @@ int main(void) {
   status_line("pid %d\n", (int)child);
 
   int interactive = (int)jnum(spec, "interactive", 0);
-  if (master >= 0) {
-    follow_winsize(master, spec);
-    fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-  }
+  if (master >= 0) fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
   int stdin_open = master >= 0 && interactive;
   int master_open = master >= 0;
   int status = 0;
@@ -699,8 +709,13 @@ int main(void) {
     }
   }
   if (master >= 0) {
-    /* drain what the container wrote before it ended */
-    while (copy_fd(master, 1) > 0) {
+    /* drain what the container wrote before it ended: the pty hands bytes over asynchronously, so
+       read until EIO (every slave closed, buffer empty), not just until EAGAIN; the timeout only
+       guards against a slave fd that somehow outlived the container */
+    for (;;) {
+      struct pollfd pm = {master, POLLIN, 0};
+      if (poll(&pm, 1, 2000) <= 0) break;
+      if (copy_fd(master, 1) < 0) break;
     }
   }
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

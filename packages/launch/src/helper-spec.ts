@@ -112,7 +112,7 @@ export interface HelperSpec {
   netns: string | null;
   cgroupProcs: string[];
   /** Host paths cloned (open_tree) before pivot_root; `bind` ops refer to them by index. */
-  bindSources: string[];
+  bindSources: { path: string; recursive: boolean }[];
   mounts: HelperMountOp[];
   tty: boolean;
   interactive: boolean;
@@ -152,7 +152,7 @@ function checkUint(value: number, what: string): number {
 export function toHelperSpec(spec: LaunchSpec): HelperSpec {
   if (spec.args.length === 0) throw new LaunchError("NO_COMMAND", "no command to run; pass args");
   if (!spec.cwd.startsWith("/")) throw new LaunchError("INVALID_SPEC", `cwd '${spec.cwd}' must be absolute`);
-  const bindSources: string[] = [];
+  const bindSources: HelperSpec["bindSources"] = [];
   const ops: HelperMountOp[] = [];
   for (const m of spec.mounts) {
     const { flags, data } = parseMountOptions(m.options);
@@ -163,7 +163,7 @@ export function toHelperSpec(spec: LaunchSpec): HelperSpec {
           `bind mount source '${m.source}' must be an absolute host path`,
         );
       }
-      bindSources.push(m.source);
+      bindSources.push({ path: m.source, recursive: (flags & MS.REC) !== 0 });
       ops.push({
         op: "bind",
         source: m.source,

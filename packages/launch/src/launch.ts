@@ -4,7 +4,7 @@ import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Readable, Writable } from "node:stream";
+import { PassThrough, type Readable, type Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { LaunchError } from "./errors.js";
 import { toHelperSpec } from "./helper-spec.js";
@@ -111,6 +111,17 @@ function forwardSignals(
   };
 }
 
+/**
+ * Node drains (and drops) a child's unread stdout/stderr when the child exits, which can happen before
+ * launch() resolves for a short-lived container; piping into a PassThrough right away keeps the bytes.
+ */
+function keep(stream: Readable | null): Readable | null {
+  if (!stream) return null;
+  const through = new PassThrough();
+  stream.pipe(through);
+  return through;
+}
+
 function errorFromHelper(errno: number, message: string): LaunchError {
   if (message.startsWith("exec ") && errno === 2) {
     return new LaunchError("COMMAND_NOT_FOUND", `container command not found: ${message}`, { errno });
@@ -129,6 +140,8 @@ function launchBuiltin(spec: LaunchSpec, options: LaunchOptions): Promise<Launch
   const mode = options.stdio ?? "inherit";
   const stdio = [...(stdioFor(spec, mode) as string[]), "pipe", "pipe"] as StdioOptions;
   const child = spawn(binary, [], { stdio });
+  const stdout = keep(child.stdout);
+  const stderr = keep(child.stderr);
   const specStream = child.stdio[3] as Writable;
   const statusStream = child.stdio[4] as Readable;
   specStream.on("error", () => {}); // the helper may exit before reading everything; reported below
@@ -211,8 +224,8 @@ function launchBuiltin(spec: LaunchSpec, options: LaunchOptions): Promise<Launch
         return containerPid;
       },
       stdin: child.stdin,
-      stdout: child.stdout,
-      stderr: child.stderr,
+      stdout,
+      stderr,
       wait: () => waitPromise,
       kill(signal: NodeJS.Signals | number = "SIGTERM") {
         if (exit || helperExit) return;
@@ -261,6 +274,8 @@ async function launchRuntime(
             stdio: stdioFor(spec, mode),
           },
         );
+  const stdout = keep(child.stdout);
+  const stderr = keep(child.stderr);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on("exit", (code, signal) => resolve({ code, signal }));
     child.on("error", () => resolve({ code: null, signal: null }));
@@ -301,8 +316,8 @@ async function launchRuntime(
   return {
     pid,
     stdin: child.stdin,
-    stdout: child.stdout,
-    stderr: child.stderr,
+    stdout,
+    stderr,
     wait: () => waitPromise,
     kill(signal: NodeJS.Signals | number = "SIGTERM") {
       if (done) return;

@@ -8,6 +8,7 @@ import {
   readlinkSync,
   rmdirSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -29,14 +30,15 @@ const DOCKER_CAPS_HEX = "00000000a80425fb";
 // every kernel object and temp dir this file makes carries this prefix (the leak check looks for it)
 const PREFIX = "strata-test-launch-k";
 
-/** Pids of helper processes still alive (none may survive a test). */
+/** Helper processes this test process started that are still alive (none may survive a test). */
 function liveHelpers(): number[] {
   const binary = helperPath();
   return readdirSync("/proc")
     .filter((name) => /^\d+$/.test(name))
     .filter((pid) => {
       try {
-        return readlinkSync(`/proc/${pid}/exe`) === binary;
+        const ppid = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+        return Number(ppid) === process.pid && readlinkSync(`/proc/${pid}/exe`) === binary;
       } catch {
         return false;
       }
@@ -170,8 +172,8 @@ describePrivileged(
         if (script.exitCode === null) script.kill("SIGKILL");
       }
       const lines = out.split(/\r*\n/);
-      expect(lines).toContain("40 120");
-      expect(lines.indexOf("50 130")).toBeGreaterThan(lines.indexOf("winch"));
+      expect(lines, out).toContain("40 120");
+      expect(lines.indexOf("50 130"), out).toBeGreaterThan(lines.indexOf("winch"));
     });
 
     it("honours Entrypoint, Cmd, Env, WorkingDir and User", async () => {
@@ -276,6 +278,41 @@ describePrivileged(
       });
       const r = await run(spec);
       expect(r.stdout).toBe("127.0.0.1 localhost strata-box\nstrata-box\nnameserver 127.0.0.53\n");
+    });
+
+    it("applies rlimits and a read-only rootfs", async () => {
+      const spec = sh(
+        "ulimit -Sn; ulimit -Hn; touch /work/x 2>/dev/null && echo wrote || echo read-only; touch /tmp/y && echo tmp-ok",
+        {
+          rlimits: [{ type: "RLIMIT_NOFILE", soft: 512, hard: 1024 }],
+          readonlyRootfs: true,
+          mounts: [
+            {
+              destination: "/tmp",
+              type: "tmpfs",
+              source: "tmpfs",
+              options: ["nosuid", "nodev", "mode=1777"],
+            },
+          ],
+        },
+      );
+      const r = await run(spec);
+      expect(r.stdout).toBe("512\n1024\nread-only\ntmp-ok\n");
+    });
+
+    it("refuses an image whose /dev is a symlink and creates nothing where it points (CVE-2026-41579 class)", async () => {
+      const evil = makeBusyboxRootfs(PREFIX);
+      try {
+        const outside = join(evil.dir, "outside");
+        mkdirSync(outside);
+        rmdirSync(join(evil.rootfs, "dev"));
+        symlinkSync(outside, join(evil.rootfs, "dev"));
+        const spec = buildLaunchSpec({ Cmd: ["true"] }, { rootfs: evil.rootfs });
+        await expect(launch(spec, { stdio: "pipe" })).rejects.toMatchObject({ code: "SETUP_FAILED" });
+        expect(readdirSync(outside)).toEqual([]);
+      } finally {
+        evil.remove();
+      }
     });
 
     it("gets a new empty network namespace by default", async () => {

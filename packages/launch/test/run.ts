@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import {
   type ExitStatus,
   type LaunchedProcess,
@@ -24,8 +25,11 @@ export async function start(
   proc.stderr?.setEncoding("utf8").on("data", (d: string) => {
     output.stderr += d;
   });
-  const ended = (stream: NodeJS.ReadableStream | null) =>
-    new Promise<void>((resolve) => (stream ? stream.on("close", () => resolve()) : resolve()));
+  // an empty stream may already have ended and closed while launch() waited for the container's pid
+  const ended = (stream: Readable | null) =>
+    new Promise<void>((resolve) =>
+      !stream || stream.closed ? resolve() : stream.on("close", () => resolve()),
+    );
   const streamsClosed = Promise.all([ended(proc.stdout), ended(proc.stderr)]);
   const done = (async () => {
     const status = await proc.wait();

@@ -227,7 +227,7 @@ describe("mount options and the helper program", () => {
     expect(kinds).toContain("symlink /dev/ptmx");
     expect(kinds.indexOf("readonly /proc/sys")).toBeLessThan(kinds.indexOf("mask /proc/kcore"));
     expect(kinds.at(-1)).toBe("remount-ro /");
-    expect(helper.bindSources).toEqual([hosts]);
+    expect(helper.bindSources).toEqual([{ path: hosts, recursive: true }]);
     expect(helper.mounts[6]).toMatchObject({ op: "bind", tree: 0, flags: 0 });
     expect(helper.mounts[3]).toMatchObject({
       op: "mount",

@@ -7,6 +7,9 @@ import { UnpackError } from "./errors.js";
 
 export type Compression = LayerCompression;
 
+/** How many compressed bytes may wait while the previous chunk is applied. */
+const READ_AHEAD = 8 * 1024 * 1024;
+
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 
@@ -50,7 +53,8 @@ export class MagicCheck extends Transform {
     private readonly mediaType: string,
     private readonly onBytes: (chunk: Buffer) => void,
   ) {
-    super();
+    // Deep buffers: the source keeps reading (network, disk) while a chunk is being unpacked.
+    super({ highWaterMark: READ_AHEAD });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {

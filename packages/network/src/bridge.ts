@@ -130,7 +130,7 @@ export interface GcReport {
 }
 
 /** Error messages of `ip` that mean "already gone", which teardown accepts. */
-const GONE = /Cannot find device|No such file or directory|does not exist|Cannot remove namespace file/;
+const GONE = /Cannot find device|No such file or directory|does not exist/;
 
 /**
  * A bridge network (`--network bridge`): a bridge with the gateway address, host-local IPAM, a veth per

@@ -72,8 +72,8 @@ describePrivileged(
       for (const a of attached) await network.detach(a.containerId).catch(() => {});
       await run("ip", ["link", "del", outside.host]).catch(() => {});
       await run("ip", ["netns", "del", outside.ns]).catch(() => {});
-      await network.gc().catch(() => {});
-      await network.destroy();
+      await network.gc({ isAlive: () => false }).catch(() => {});
+      await network.destroy().catch(() => {});
       rmSync(www, { recursive: true, force: true });
       rmSync(opts.stateDir as string, { recursive: true, force: true });
     });
@@ -171,6 +171,22 @@ describePrivileged(
         expect(body).toBe("host service\n");
       } finally {
         await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
+    it("wires a namespace the caller made, and detach leaves that namespace in place", async () => {
+      const ns = `${opts.netnsPrefix}given`;
+      await run("ip", ["netns", "add", ns]);
+      try {
+        const g = await network.attach({ containerId: "given", netns: ns });
+        expect(g).toMatchObject({ netns: ns, createdNetns: false, netnsPath: `/run/netns/${ns}` });
+        await inNetns(ns, ["ping", "-c", "1", "-W", "2", (attached[0] as Attachment).address]);
+        await network.detach("given");
+        const { stdout: list } = await run("ip", ["netns", "list"]);
+        expect(list).toContain(ns);
+        expect(await inNetns(ns, ["ip", "-o", "link"])).not.toContain("eth0");
+      } finally {
+        await run("ip", ["netns", "del", ns]);
       }
     });
 

@@ -66,7 +66,7 @@ describePrivileged(
     });
 
     afterAll(async () => {
-      await network.gc().catch(() => {});
+      await network.gc({ isAlive: () => false }).catch(() => {});
       await network.destroy().catch(() => {});
       rmSync(bundleDir, { recursive: true, force: true });
       rmSync(opts.stateDir as string, { recursive: true, force: true });
@@ -108,6 +108,47 @@ describePrivileged(
         expect(await leftovers()).toEqual({ links: 0, netns: 0, rules: 0, leases: 0 });
       },
     );
+
+    it("gc removes strata-named veths, namespaces and DNAT rules that no lease owns", async () => {
+      await network.ensure();
+      const ns = `${opts.netnsPrefix}orphan`;
+      await run("ip", ["netns", "add", ns]);
+      await run("ip", [
+        "link",
+        "add",
+        `${opts.vethPrefix}orph`,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        ns,
+      ]);
+      await run("iptables", [
+        "-w",
+        "-t",
+        "nat",
+        "-A",
+        network.chains.dnat,
+        "-p",
+        "tcp",
+        "--dport",
+        "30998",
+        "-m",
+        "comment",
+        "--comment",
+        "strata:nobody",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        "10.0.0.1:80",
+      ]);
+      expect(await leftovers()).toEqual({ links: 1, netns: 1, rules: 1, leases: 0 });
+      const report = await network.gc();
+      expect(report).toEqual({ leases: [], netns: [ns], links: [`${opts.vethPrefix}orph`], rules: 1 });
+      expect(await leftovers()).toEqual({ links: 0, netns: 0, rules: 0, leases: 0 });
+    });
 
     it("gc keeps the network of a live owner", async () => {
       await network.attach({ containerId: "alive", publish: ["30999:80"] });

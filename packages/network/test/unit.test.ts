@@ -53,13 +53,13 @@ describe("names", () => {
   it.each([
     ["strata", "0123456789abcdef0123", "strata012345678"],
     ["st1a2b", "0123456789abcdef0123", "st1a2b012345678"],
-    ["strata", "web-1", `strata${"aa0e1a5b2d3a".slice(0, 0)}`],
-  ])("host veth name of prefix %s and id %s has at most 15 characters", (prefix, id, expected) => {
+    ["strata", "web-1", undefined],
+  ])("host veth name of prefix %s and id %s: 15 characters, deterministic", (prefix, id, expected) => {
     const name = hostInterfaceName(prefix, id);
-    expect(name.length).toBe(15);
+    expect(name).toHaveLength(15);
     expect(name.startsWith(prefix)).toBe(true);
-    if (/^[0-9a-f]+$/.test(id)) expect(name).toBe(expected);
-    expect(hostInterfaceName(prefix, id)).toBe(name); // deterministic
+    if (expected !== undefined) expect(name).toBe(expected);
+    expect(hostInterfaceName(prefix, id)).toBe(name);
   });
   it("refuses a veth prefix that leaves too little room", () => {
     expect(() => hostInterfaceName("abcdefghijk", "x")).toThrow(

@@ -1,4 +1,3 @@
-import type { z } from "zod";
 import { type DigestAlgorithm, digestOf, parseDigest } from "./digest.js";
 import {
   DigestMismatchError,
@@ -14,7 +13,21 @@ import {
   MediaTypes,
   parseContentType,
 } from "./media-types.js";
-import { DockerManifest, DockerManifestList, ImageConfig, ImageIndex, ImageManifest } from "./schemas.js";
+import type {
+  DockerManifest,
+  DockerManifestList,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+} from "./schemas.js";
+import {
+  DOCKER_MANIFEST,
+  DOCKER_MANIFEST_LIST,
+  IMAGE_CONFIG,
+  IMAGE_INDEX,
+  IMAGE_MANIFEST,
+  validateObject,
+} from "./validate.js";
 
 /**
  * Largest manifest accepted, as containerd (`MaxManifestSize = 4 * 1048 * 1048`): a guard
@@ -55,10 +68,6 @@ const GENERIC_CONTENT_TYPES: ReadonlySet<string> = new Set([
   "application/octet-stream",
   "text/plain",
 ]);
-
-function issuesOf(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
-}
 
 function decodeJson(raw: Buffer, what: string, fail: (reason: string) => Error): Record<string, unknown> {
   let text: string;
@@ -141,27 +150,29 @@ export function parseManifestBytes(
     throw new UnsupportedMediaTypeError(mediaType);
   }
 
-  const schema =
+  // the rules of the ImageIndex / DockerManifestList / ImageManifest / DockerManifest zod schemas,
+  // checked without loading zod (validate.ts)
+  const fields =
     mediaType === MediaTypes.OciIndex
-      ? ImageIndex
+      ? IMAGE_INDEX
       : mediaType === MediaTypes.DockerManifestList
-        ? DockerManifestList
+        ? DOCKER_MANIFEST_LIST
         : mediaType === MediaTypes.OciManifest
-          ? ImageManifest
-          : DockerManifest;
+          ? IMAGE_MANIFEST
+          : DOCKER_MANIFEST;
   // A Docker schema2 document without mediaType (only possible with a Docker Content-Type) gets it
   // filled in for validation; `raw` and `digest` stay those of the received bytes.
   const input =
     declared === undefined && !mediaType.startsWith("application/vnd.oci.") ? { ...doc, mediaType } : doc;
-  const result = schema.safeParse(input);
-  if (!result.success) {
-    throw new InvalidManifestError(`it does not match the ${mediaType} schema`, issuesOf(result.error));
+  const issues = validateObject(fields, input);
+  if (issues.length > 0) {
+    throw new InvalidManifestError(`it does not match the ${mediaType} schema`, issues);
   }
   if (isIndexMediaType(mediaType)) {
     return {
       kind: "index",
       mediaType,
-      value: result.data as ImageIndex | DockerManifestList,
+      value: input as ImageIndex | DockerManifestList,
       raw: bytes,
       digest,
     };
@@ -169,7 +180,7 @@ export function parseManifestBytes(
   return {
     kind: "manifest",
     mediaType,
-    value: result.data as ImageManifest | DockerManifest,
+    value: input as ImageManifest | DockerManifest,
     raw: bytes,
     digest,
   };
@@ -193,11 +204,11 @@ export function parseImageConfigBytes(
   const bytes = Buffer.from(raw);
   const digest = digestFor(bytes, options.expectedDigest);
   const doc = decodeJson(bytes, "config", (reason) => new InvalidConfigError(reason));
-  const result = ImageConfig.safeParse(doc);
-  if (!result.success) {
-    throw new InvalidConfigError("it does not match the image config schema", issuesOf(result.error));
+  const issues = validateObject(IMAGE_CONFIG, doc);
+  if (issues.length > 0) {
+    throw new InvalidConfigError("it does not match the image config schema", issues);
   }
-  const value = result.data;
+  const value = doc as ImageConfig;
   const layers = value.history?.filter((h) => !h.empty_layer).length ?? 0;
   if (layers > value.rootfs.diff_ids.length) {
     // Docker's image store refuses this too (daemon/internal/image/store.go Create).

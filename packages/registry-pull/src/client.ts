@@ -23,7 +23,6 @@ import {
   UnauthorizedError,
 } from "./errors.js";
 import {
-  createUndiciTransport,
   discard,
   type HostPolicy,
   type HttpResponse,
@@ -34,10 +33,11 @@ import {
   readErrorText,
   sendFollowing,
 } from "./http.js";
+import { createNodeHttpTransport } from "./node-http.js";
 import { parseRetryAfter, RETRYABLE_STATUS, RetryableError, type RetryOptions } from "./retry.js";
 
 export interface RegistryClientOptions {
-  /** HTTP seam; default undici. */
+  /** HTTP seam; default `createNodeHttpTransport()` (node:http). */
   transport?: HttpTransport;
   /** Credentials by host (`docker.io`, `127.0.0.1:5000`) or a lookup function. Checked before the docker config. */
   credentials?: Record<string, Credentials> | CredentialSource;
@@ -74,7 +74,7 @@ export class ClientContext {
   constructor(options: RegistryClientOptions = {}) {
     if (options.transport) this.transport = options.transport;
     else {
-      const t = createUndiciTransport();
+      const t = createNodeHttpTransport();
       this.transport = t;
       this.#ownTransport = t;
     }

@@ -17,14 +17,21 @@ import { InsecureRedirectError, NetworkError } from "./errors.js";
  * fetch when none exists yet; Node 20's fetch (undici 6) then breaks on an explicit Content-Length
  * header ("invalid content-length header"). Importing this package must not change global fetch,
  * so we load the Agent class and the `request()` API from their modules (undici is pinned at
- * 7.30.2) instead of the package entry.
+ * 7.30.2) instead of the package entry, and only when an undici transport is created: the default
+ * transport is node:http (node-http.ts), and loading undici costs 40–120 ms of start-up.
  */
-const require = createRequire(import.meta.url);
-const Agent = require("undici/lib/dispatcher/agent.js") as typeof UndiciAgent;
-const apiRequest = require("undici/lib/api/api-request.js") as (
-  this: Dispatcher,
-  opts: Dispatcher.RequestOptions,
-) => Promise<Dispatcher.ResponseData>;
+type ApiRequest = (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+let undici: { Agent: typeof UndiciAgent; apiRequest: ApiRequest } | undefined;
+function loadUndici(): NonNullable<typeof undici> {
+  if (!undici) {
+    const require = createRequire(import.meta.url);
+    undici = {
+      Agent: require("undici/lib/dispatcher/agent.js") as typeof UndiciAgent,
+      apiRequest: require("undici/lib/api/api-request.js") as ApiRequest,
+    };
+  }
+  return undici;
+}
 
 export interface HttpRequest {
   method: "GET" | "HEAD" | "POST";
@@ -54,10 +61,11 @@ export interface UndiciTransportOptions {
   bodyTimeoutMs?: number;
 }
 
-/** Default transport: undici `request()` with keep-alive agents; never follows redirects itself. */
+/** A transport over undici `request()` with keep-alive agents; never follows redirects itself. */
 export function createUndiciTransport(options: UndiciTransportOptions = {}): HttpTransport & {
   close(): Promise<void>;
 } {
+  const { Agent, apiRequest } = loadUndici();
   const common = {
     connections: options.connections ?? 8,
     headersTimeout: options.headersTimeoutMs ?? 60_000,

@@ -45,6 +45,7 @@ export {
   type UndiciTransportOptions,
 } from "./http.js";
 export { MAX_MANIFEST_BYTES } from "./manifest.js";
+export { createNodeHttpTransport, type NodeHttpTransportOptions } from "./node-http.js";
 export { OciLayoutSink, type OciLayoutSinkOptions } from "./oci-layout-sink.js";
 export {
   createRegistryClient,
