@@ -3,7 +3,10 @@
 # host-local plugins doing the same (netns, veth on a bridge, address, gateway route, masquerade), in
 # the same run, with hyperfine. Needs root, hyperfine, iproute2, iptables, containernetworking-plugins.
 # Only talks to namespaces it made. Restores net.ipv4.ip_forward.
-# usage: bench/network/run.sh [N=50] [RUNS=5]  -> bench/network/results/*.json and a table with ratios
+# The machine is shared, so besides hyperfine (all runs of one method back to back) the cycle is also
+# measured in paired rounds: each round runs every method once, in a rotating order, and the ratio is
+# taken within the round; the median of those ratios is the headline number.
+# usage: bench/network/run.sh [N=50] [RUNS=5]  -> bench/network/results/*.json, paired.tsv and tables
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -42,6 +45,16 @@ for m in "${METHODS[@]}"; do
     -n "net-$N-$m-down" "${DOWN[$m]}"
   bash -c "$c"
 done
+PAIRED=$OUT/net-$N-paired.tsv
+: > "$PAIRED"
+for ((r = 0; r < RUNS; r++)); do
+  for ((k = 0; k < ${#METHODS[@]}; k++)); do
+    m=${METHODS[$(( (k + r) % ${#METHODS[@]} ))]}
+    bash -c "${CLEAN[$m]}"
+    t0=$(date +%s%N); bash -c "${UP[$m]} && ${DOWN[$m]}"; t1=$(date +%s%N)
+    echo -e "$r\t$m\t$(( (t1 - t0) / 1000000 ))" >> "$PAIRED"
+  done
+done
 node - "$OUT" "$N" <<'JS'
 const [dir, n] = process.argv.slice(2);
 const { readFileSync } = require("node:fs");
@@ -53,5 +66,16 @@ const full = mean("cni-full", "cycle").mean, min = mean("cni-min", "cycle").mean
 for (const m of ["cni-full", "cni-min", "strata", "strata-p2"]) {
   const c = mean(m, "cycle");
   console.log(`| ${m} | **${ms(c.mean)}** ± ${ms(c.stddev)} | ${ms(mean(m, "up").mean)} | ${ms(mean(m, "down").mean)} | ${(c.mean / full).toFixed(2)}× | ${(c.mean / min).toFixed(2)}× |`);
+}
+const rows = readFileSync(`${dir}/net-${n}-paired.tsv`, "utf8").trim().split("\n").map((l) => l.split("\t"));
+const rounds = {};
+for (const [r, m, t] of rows) (rounds[r] ??= {})[m] = Number(t);
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+console.log("");
+console.log("| paired rounds (cycle) | median ms | median ratio ÷ cni-full | median ratio ÷ cni-min |");
+console.log("|---|---:|---:|---:|");
+for (const m of ["cni-full", "cni-min", "strata", "strata-p2"]) {
+  const rs = Object.values(rounds);
+  console.log(`| ${m} | ${median(rs.map((x) => x[m]))} | ${median(rs.map((x) => x[m] / x["cni-full"])).toFixed(2)}× | ${median(rs.map((x) => x[m] / x["cni-min"])).toFixed(2)}× |`);
 }
 JS

@@ -2,14 +2,17 @@
 # Pull benchmark: strata (@strata/registry-pull into an OCI layout) against
 # `skopeo copy docker://… oci:…`, same registry, same image, same run, cold destination each time.
 #   bench/pull/run.sh            (root; only talks to 127.0.0.1)
-# Env: RUNS=10 WARMUP=1 KEEP=0 (keep the work dir)  WORK=/tmp/strata-bench-pull
-# Prints the hyperfine table, the strata/skopeo ratio of medians, and strata's peak RSS.
+# Env: ROUNDS=15 KEEP=0 (keep the work dir)  WORK=/tmp/strata-bench-pull
+# The machine is shared and noisy, so the commands are interleaved: each round runs every command
+# once (hyperfine --runs 1, order reversed every other round), after one warm-up round. Prints
+# medians, the ratio of medians and the median of the per-round ratios, and peak RSS (strata and
+# skopeo, /usr/bin/time, whole process) on this image and on a one-layer image of ~88 MB.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 WORK=${WORK:-/tmp/strata-bench-pull}
 CACHE=${CACHE:-/tmp/strata-bench-pull-cache}
-RUNS=${RUNS:-10} WARMUP=${WARMUP:-1}
+ROUNDS=${ROUNDS:-15}
 [[ $(id -u) == 0 ]] || { echo "run as root (tmpfs scratch)" >&2; exit 1; }
 for t in hyperfine skopeo docker-registry jq pigz node; do command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }; done
 
@@ -27,6 +30,7 @@ echo "[bench] building @strata/oci-types and @strata/registry-pull (dist)" >&2
 
 echo "[bench] test image (cached in $CACHE)" >&2
 "$HERE/make-image.sh" "$CACHE/image"
+"$HERE/make-image.sh" "$CACHE/big" big
 
 PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 cat > "$WORK/registry.yml" <<YML
@@ -50,42 +54,64 @@ docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
 REG_PID=$!
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 REF=127.0.0.1:$PORT/bench/usr:latest
+BIG=127.0.0.1:$PORT/bench/big:latest
 skopeo copy --quiet --dest-tls-verify=false "oci:$CACHE/image:latest" "docker://$REF"
+skopeo copy --quiet --dest-tls-verify=false "oci:$CACHE/big:latest" "docker://$BIG"
 
 # scratch on tmpfs, as in the peer benchmark (this VM's ext4 is slow and noisy at creating files)
 mount -t tmpfs -o size=2g,mode=0755 strata-bench-pull "$WORK/scratch"
 S=$WORK/scratch
-hyperfine --style basic --warmup "$WARMUP" --runs "$RUNS" \
-  --prepare "rm -rf $S/skopeo $S/strata /var/lib/containers/cache/blob-info-cache-v1.boltdb; sync" \
-  --export-json "$WORK/hyperfine.json" \
-  -n skopeo-copy "skopeo copy --quiet --src-tls-verify=false docker://$REF oci:$S/skopeo:latest" \
-  -n strata-pull "node $HERE/pull.mjs $REF $S/strata" \
-  -n node-floor "node -e 0" \
-  -n strata-import-floor "node --input-type=module -e 'await import(\"$ROOT/packages/registry-pull/dist/index.js\")'"
+names=(skopeo-copy strata-pull node-floor strata-import-floor)
+cmds=(
+  "skopeo copy --quiet --src-tls-verify=false docker://$REF oci:$S/skopeo:latest"
+  "node $HERE/pull.mjs $REF $S/strata"
+  "node -e 0"
+  "node --input-type=module -e 'await import(\"$ROOT/packages/registry-pull/dist/index.js\")'"
+)
+for round in $(seq 0 "$ROUNDS"); do   # round 0 is the warm-up, not counted
+  args=()
+  order=(0 1 2 3); (( round % 2 )) && order=(3 2 1 0)
+  for i in "${order[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
+  hyperfine -N --style none --runs 1 \
+    --prepare "sh -c 'rm -rf $S/skopeo $S/strata /var/lib/containers/cache/blob-info-cache-v1.boltdb; sync'" \
+    --export-json "$WORK/round-$round.json" "${args[@]}" >/dev/null 2>&1
+  echo -n "." >&2
+done
+echo >&2
+jq -s '[.[1:][] | .results | map({(.command): {t: .times[0], user, system}}) | add]' \
+  $(for r in $(seq 0 "$ROUNDS"); do echo "$WORK/round-$r.json"; done) > "$WORK/rounds.json"
 
-# peak RSS (largest of 5 runs) and the in-process pull time (median of 5, without node start-up and imports)
-rss=0
+# peak RSS (largest of 5 runs, whole process, /usr/bin/time) for strata and skopeo on both images,
+# and strata's in-process pull time (median of 5, without node start-up and imports)
+rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+peak() { local m=0 r; for _ in 1 2 3 4 5; do rm -rf "$S/p"; r=$(rss "$@"); (( r > m )) && m=$r; done; echo "$m"; }
 : > "$WORK/inproc.txt"
 for _ in 1 2 3 4 5; do
   rm -rf "$S/strata"
-  line=$(STRATA_BENCH_REPORT=1 node "$HERE/pull.mjs" "$REF" "$S/strata")
-  r=$(jq .maxRssKiB <<<"$line")
-  jq .ms <<<"$line" >> "$WORK/inproc.txt"
-  (( r > rss )) && rss=$r
+  STRATA_BENCH_REPORT=1 node "$HERE/pull.mjs" "$REF" "$S/strata" | jq .ms >> "$WORK/inproc.txt"
 done
 inproc=$(sort -n "$WORK/inproc.txt" | sed -n 3p)
-skopeo_rss=$( { /usr/bin/time -v skopeo copy --quiet --src-tls-verify=false "docker://$REF" "oci:$S/skopeo-rss:latest" >/dev/null; } 2>&1 | awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}')
+strata_rss=$(peak node "$HERE/pull.mjs" "$REF" "$S/p")
+skopeo_rss=$(peak skopeo copy --quiet --src-tls-verify=false "docker://$REF" "oci:$S/p:latest")
+strata_big=$(peak node "$HERE/pull.mjs" "$BIG" "$S/p")
+skopeo_big=$(peak skopeo copy --quiet --src-tls-verify=false "docker://$BIG" "oci:$S/p:latest")
 size=$(find "$CACHE/image/blobs" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
 layer=$(find "$CACHE/image/blobs" -type f -printf '%s\n' | sort -n | tail -1)
+big=$(find "$CACHE/big/blobs" -type f -printf '%s\n' | sort -n | tail -1)
 
-jq -r --arg rss "$rss" --arg inproc "$inproc" --arg srss "$skopeo_rss" --arg size "$size" --arg layer "$layer" '
-  (.results | map({(.command): .}) | add) as $r
-  | ($r["strata-pull"].median / $r["skopeo-copy"].median) as $ratio
-  | "image: \($size | tonumber / 1e6 | floor) MB in 2 gzip layers (largest \($layer | tonumber / 1e6 | floor) MB)",
-    "skopeo-copy median \($r["skopeo-copy"].median * 1000 | floor) ms (min \($r["skopeo-copy"].min * 1000 | floor), max \($r["skopeo-copy"].max * 1000 | floor))",
-    "strata-pull median \($r["strata-pull"].median * 1000 | floor) ms (min \($r["strata-pull"].min * 1000 | floor), max \($r["strata-pull"].max * 1000 | floor))",
-    "ratio strata/skopeo (medians): \($ratio * 100 | floor / 100)  (target <= 1.0)",
-    "floors: node -e 0 median \($r["node-floor"].median * 1000 | floor) ms; node + import of registry-pull (zod, undici) \($r["strata-import-floor"].median * 1000 | floor) ms",
-    "strata in-process pull (no start-up, median of 5): \($inproc) ms; ratio to skopeo copy: \(($inproc | tonumber) / ($r["skopeo-copy"].median * 1000) * 100 | floor / 100)",
-    "peak RSS: strata \($rss | tonumber / 1024 | floor) MiB (target <= 100), skopeo \($srss | tonumber / 1024 | floor) MiB"
-' "$WORK/hyperfine.json" | tee "$WORK/summary.txt"
+jq -r --arg inproc "$inproc" --arg size "$size" --arg layer "$layer" --arg big "$big" \
+  --arg srss "$strata_rss" --arg krss "$skopeo_rss" --arg sbig "$strata_big" --arg kbig "$skopeo_big" --arg rounds "$ROUNDS" '
+  def median: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  def ms: . * 1000 | round;
+  . as $r
+  | ($r | map(.["strata-pull"].t / .["skopeo-copy"].t)) as $ratios
+  | (["skopeo-copy", "strata-pull", "node-floor", "strata-import-floor"] | map(. as $c | {
+      c: $c, med: ($r | map(.[$c].t) | median), min: ($r | map(.[$c].t) | min), max: ($r | map(.[$c].t) | max),
+      user: ($r | map(.[$c].user) | median), sys: ($r | map(.[$c].system) | median) })) as $s
+  | "image: \($size | tonumber / 1e6 | floor) MB in 2 gzip layers (largest \($layer | tonumber / 1e6 | floor) MB); big image: one \($big | tonumber / 1e6 | floor) MB layer",
+    "\($rounds) interleaved rounds; medians (min-max), median user / system CPU:",
+    ($s[] | "  \(.c): \(.med | ms) ms (\(.min | ms)-\(.max | ms)), cpu \(.user | ms) / \(.sys | ms) ms"),
+    "ratio strata/skopeo: of medians \(($s[1].med / $s[0].med) * 100 | round / 100); median of per-round ratios \($ratios | median * 100 | round / 100) (per-round min \($ratios | min * 100 | round / 100), max \($ratios | max * 100 | round / 100))  (target <= 1.0)",
+    "strata in-process pull (no start-up, median of 5): \($inproc) ms",
+    "peak RSS (max of 5): strata \($srss | tonumber / 1024 | floor) MiB, skopeo \($krss | tonumber / 1024 | floor) MiB; big image: strata \($sbig | tonumber / 1024 | floor) MiB, skopeo \($kbig | tonumber / 1024 | floor) MiB  (target <= 100 MiB)"
+' "$WORK/rounds.json" | tee "$WORK/summary.txt"

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ImageStore } from "@strata/image-store";
 import {
@@ -227,12 +227,13 @@ describePrivileged(
       });
     });
 
-    it("two concurrent pulls of overlapping images both succeed and share the base layer", async () => {
-      const [a, b] = await Promise.all([
+    it("concurrent pulls of the same and of overlapping images all succeed and share layers", async () => {
+      const [a, a2, b] = await Promise.all([
+        cli("pull", `${registry.host}/test/app:a`),
         cli("pull", `${registry.host}/test/app:a`),
         cli("pull", `${registry.host}/test/app:b`),
       ]);
-      expect([a.code, b.code, a.stderr, b.stderr]).toEqual([0, 0, "", ""]);
+      expect([a.code, a2.code, b.code, a.stderr, a2.stderr, b.stderr]).toEqual([0, 0, 0, "", "", ""]);
       const store = await ImageStore.open({ root });
       expect(await store.verify()).toEqual([]);
       expect((await readdir(store.layout.layerdbSha256)).length).toBe(3);
@@ -243,13 +244,24 @@ describePrivileged(
       const ref = `${registry.host}/test/app:a`;
       // script(1) gives the CLI a pseudo-terminal; its output is the terminal transcript
       const shell = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} --root ${JSON.stringify(root)} pull ${ref}`;
-      const res = await collect(spawn("script", ["-qec", shell, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] }));
+      const res = await collect(
+        spawn("script", ["-qec", shell, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] }),
+      );
       expect(res.code).toBe(0);
-      const screen = res.stdout.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "");
+      const screen = res.stdout.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[A-Za-z]`, "g"), "");
       for (const l of imgA.layers) {
         expect(screen).toMatch(new RegExp(`${l.digest.slice(7, 19)}: Pull complete \\[[█░]+\\]`));
       }
       expect(screen).toContain(`Status: Downloaded newer image for ${ref}`);
+    });
+
+    it("a lock left behind by a killed process does not block the next command", async () => {
+      expect((await cli("images")).code).toBe(0); // creates the layout
+      await writeFile(path.join(root, "strata/lock"), "999999999.1\n"); // holder pid cannot exist
+      const res = await cli("pull", "-q", `${registry.host}/test/app:b`);
+      expect(res.code).toBe(0);
+      expect(res.stdout).toBe(`${imgB.configDigest}\n`);
+      await expect(readFile(path.join(root, "strata/lock"))).rejects.toMatchObject({ code: "ENOENT" });
     });
 
     it("SIGINT stops a pull with exit 130 and removes its temp files itself", async () => {

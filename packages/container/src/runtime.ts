@@ -935,7 +935,13 @@ export class ContainerRuntime {
     }
     if (state.cgroup) {
       const group = await (await this.cgroups()).open(state.id).catch(() => undefined);
-      await group?.killAll();
+      try {
+        await group?.killAll();
+      } catch (error) {
+        // the owner may be removing the group at the same moment (its PID 1 just died): that is fine
+        // as long as nothing is left inside
+        if ((await group?.pids().catch(() => []))?.length) throw error;
+      }
     }
   }
 

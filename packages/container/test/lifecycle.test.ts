@@ -92,7 +92,10 @@ describePrivileged(
       expect(await gone(state.mount?.merged as string)).toBe(true);
       expect(await gone(state.cgroup?.paths.pids as string)).toBe(true);
       expect(await gone(join(f.store.layout.overlay2, state.mount?.id as string, "diff"))).toBe(false);
+      // the image is in use while the container exists (ImageStore's imageInUse hook)
+      expect(await f.runtime.imageInUse(state.image.id)).toMatch(/strata-test-web/);
       await f.runtime.remove("strata-test-web");
+      expect(await f.runtime.imageInUse(state.image.id)).toBeUndefined();
       expect(await f.runtime.list({ all: true })).toEqual([]);
       expect(await gone(join(f.store.layout.overlay2, state.mount?.id as string))).toBe(true);
       // the name is free again

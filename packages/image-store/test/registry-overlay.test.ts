@@ -4,16 +4,19 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { pullImage } from "@strata/registry-pull";
 import {
+  assertNoLeaks,
   type BuiltImage,
+  buildImage,
   describePrivileged,
   pushImage,
   type RegistryHandle,
   startRegistry,
+  tarLayer,
 } from "@strata/testkit";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 import { type ImageDetails, ImageStore } from "../src/index.js";
 import { MTIME, richImage, XATTR_VALUE } from "./fixtures.js";
-import { cleanup, tempDir } from "./helpers.js";
+import { cleanup, PREFIX, tempDir } from "./helpers.js";
 import { snapshot } from "./tree.js";
 
 const run = promisify(execFile);
@@ -50,6 +53,7 @@ describePrivileged(
     });
     afterAll(async () => {
       await registry?.stop();
+      await assertNoLeaks(PREFIX, { skipLinks: true }); // mounts and temp dirs of this file
     });
     beforeEach(async () => {
       dir = await tempDir();
@@ -163,6 +167,38 @@ describePrivileged(
       for (const p of Object.keys(theirs)) expect(ours[p], p).toEqual(theirs[p]);
     });
 
+    it.each([
+      ["a Docker schema2 image (gzip)", "docker", "gzip"],
+      ["an OCI image with zstd layers", "oci", "zstd"],
+      ["an OCI image with uncompressed layers", "oci", "none"],
+    ] as const)("stores %s", async (_name, format, compression) => {
+      const layers = [
+        await tarLayer([{ type: "file", path: "etc/base", content: `base ${compression}\n` }], {
+          compression,
+        }),
+        await tarLayer(
+          [
+            { type: "whiteout", path: "etc/base" },
+            { type: "file", path: "etc/top", content: "top\n" },
+          ],
+          {
+            compression,
+          },
+        ),
+      ];
+      const image = buildImage({ layers, format });
+      await pushImage(registry, `test/${format}-${compression}`, "v1", image);
+      const r = `${registry.host}/test/${format}-${compression}:v1`;
+      await pullImage(r, store.createSink());
+      const stored = await store.get(r);
+      expect(stored.id).toBe(image.configDigest);
+      expect(stored.layers.map((l) => l.mediaType)).toEqual(image.layers.map((l) => l.mediaType));
+      const [base, top] = await Promise.all(stored.layers.map((l) => snapshot(l.diffDir)));
+      expect(base?.["etc/base"]).toMatchObject({ type: "file", size: `base ${compression}\n`.length });
+      expect(top?.["etc/base"]).toMatchObject({ type: "char", rdev: "0:0" });
+      expect(await store.verify()).toEqual([]);
+    });
+
     it("a second pull downloads nothing and keeps one copy of each layer", async () => {
       await pullImage(ref, store.createSink());
       const events: string[] = [];
@@ -176,5 +212,5 @@ describePrivileged(
       expect((await store.list()).length).toBe(1);
     });
   },
-  { commands: ["mount", "umount", "getfattr", "skopeo", "umoci", "docker-registry"] },
+  { commands: ["mount", "umount", "getfattr", "skopeo", "umoci", "docker-registry", "zstd"] },
 );

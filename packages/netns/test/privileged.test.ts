@@ -21,7 +21,8 @@ let counter = 0;
 const fresh = () => `${PREFIX}-${counter++}`;
 
 function ipNetnsList(): string[] {
-  return execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
+  // stderr ignored: `ip netns list` complains about namespaces other tests are deleting meanwhile.
+  return execFileSync("ip", ["netns", "list"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
     .split("\n")
     .map((l) => l.split(" ")[0] ?? "")
     .filter((l) => l !== "");

@@ -286,7 +286,8 @@ async function pullWith(
           sources,
           { repository: image.reference.repository, descriptor: layer, label: `layer ${index} of ${name}` },
           () => sink.openLayer(image, index),
-          (e) => emit({ ...base, ...e } as PullEvent),
+          // called for every chunk: build the event only when someone listens
+          onProgress ? (e) => emit({ ...base, ...e } as PullEvent) : () => {},
           signal,
         );
         emit({ ...base, status: "done" });
