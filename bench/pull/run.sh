@@ -3,6 +3,7 @@
 # `skopeo copy docker://… oci:…`, same registry, same image, same run, cold destination each time.
 #   bench/pull/run.sh            (root; only talks to 127.0.0.1)
 # Env: ROUNDS=15 KEEP=0 (keep the work dir)  WORK=/tmp/strata-bench-pull
+#      BEFORE=/path/to/an/older/checkout/bench/pull/pull.mjs adds that build as "strata-before"
 # The machine is shared and noisy, so the commands are interleaved: each round runs every command
 # once (hyperfine --runs 1, order reversed every other round), after one warm-up round. Prints
 # medians, the ratio of medians and the median of the per-round ratios, and peak RSS (strata and
@@ -68,12 +69,13 @@ cmds=(
   "node -e 0"
   "node --input-type=module -e 'await import(\"$ROOT/packages/registry-pull/dist/index.js\")'"
 )
+if [[ -n ${BEFORE:-} ]]; then names+=(strata-before); cmds+=("node $BEFORE $REF $S/before"); fi
 for round in $(seq 0 "$ROUNDS"); do   # round 0 is the warm-up, not counted
   args=()
-  order=(0 1 2 3); (( round % 2 )) && order=(3 2 1 0)
+  order=($(seq 0 $(( ${#names[@]} - 1 )))); (( round % 2 )) && order=($(seq $(( ${#names[@]} - 1 )) -1 0))
   for i in "${order[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
   hyperfine -N --style none --runs 1 \
-    --prepare "sh -c 'rm -rf $S/skopeo $S/strata /var/lib/containers/cache/blob-info-cache-v1.boltdb; sync'" \
+    --prepare "sh -c 'rm -rf $S/skopeo $S/strata $S/before /var/lib/containers/cache/blob-info-cache-v1.boltdb; sync'" \
     --export-json "$WORK/round-$round.json" "${args[@]}" >/dev/null 2>&1
   echo -n "." >&2
 done
@@ -94,6 +96,9 @@ inproc=$(sort -n "$WORK/inproc.txt" | sed -n 3p)
 strata_rss=$(peak node "$HERE/pull.mjs" "$REF" "$S/p")
 skopeo_rss=$(peak skopeo copy --quiet --src-tls-verify=false "docker://$REF" "oci:$S/p:latest")
 strata_big=$(peak node "$HERE/pull.mjs" "$BIG" "$S/p")
+if [[ -n ${BEFORE:-} ]]; then
+  echo "before: peak RSS $(( $(peak node "$BEFORE" "$REF" "$S/p") / 1024 )) MiB, big image $(( $(peak node "$BEFORE" "$BIG" "$S/p") / 1024 )) MiB" > "$WORK/before-rss.txt"
+fi
 skopeo_big=$(peak skopeo copy --quiet --src-tls-verify=false "docker://$BIG" "oci:$S/p:latest")
 size=$(find "$CACHE/image/blobs" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
 layer=$(find "$CACHE/image/blobs" -type f -printf '%s\n' | sort -n | tail -1)
@@ -105,13 +110,16 @@ jq -r --arg inproc "$inproc" --arg size "$size" --arg layer "$layer" --arg big "
   def ms: . * 1000 | round;
   . as $r
   | ($r | map(.["strata-pull"].t / .["skopeo-copy"].t)) as $ratios
-  | (["skopeo-copy", "strata-pull", "node-floor", "strata-import-floor"] | map(. as $c | {
+  | (["skopeo-copy", "strata-pull", "node-floor", "strata-import-floor", "strata-before"] | map(select($r[0][.] != null)) | map(. as $c | {
       c: $c, med: ($r | map(.[$c].t) | median), min: ($r | map(.[$c].t) | min), max: ($r | map(.[$c].t) | max),
       user: ($r | map(.[$c].user) | median), sys: ($r | map(.[$c].system) | median) })) as $s
   | "image: \($size | tonumber / 1e6 | floor) MB in 2 gzip layers (largest \($layer | tonumber / 1e6 | floor) MB); big image: one \($big | tonumber / 1e6 | floor) MB layer",
     "\($rounds) interleaved rounds; medians (min-max), median user / system CPU:",
     ($s[] | "  \(.c): \(.med | ms) ms (\(.min | ms)-\(.max | ms)), cpu \(.user | ms) / \(.sys | ms) ms"),
     "ratio strata/skopeo: of medians \(($s[1].med / $s[0].med) * 100 | round / 100); median of per-round ratios \($ratios | median * 100 | round / 100) (per-round min \($ratios | min * 100 | round / 100), max \($ratios | max * 100 | round / 100))  (target <= 1.0)",
+    (if $s[4] then "strata-before/skopeo: of medians \(($s[4].med / $s[0].med) * 100 | round / 100); median of per-round ratios \($r | map(.["strata-before"].t / .["skopeo-copy"].t) | median * 100 | round / 100)" else empty end),
     "strata in-process pull (no start-up, median of 5): \($inproc) ms",
     "peak RSS (max of 5): strata \($srss | tonumber / 1024 | floor) MiB, skopeo \($krss | tonumber / 1024 | floor) MiB; big image: strata \($sbig | tonumber / 1024 | floor) MiB, skopeo \($kbig | tonumber / 1024 | floor) MiB  (target <= 100 MiB)"
 ' "$WORK/rounds.json" | tee "$WORK/summary.txt"
+[[ -f $WORK/before-rss.txt ]] && tee -a "$WORK/summary.txt" < "$WORK/before-rss.txt"
+true

@@ -13,7 +13,7 @@ await build({
   platform: "node",
   resolve: { conditionNames: ["@strata/source", "node", "import", "default"] },
   external: (id) => !id.startsWith("@strata/") && !id.startsWith(".") && !id.startsWith("/"),
-  output: { file: `${out}strata-main.mjs`, format: "esm" },
+  output: { dir: out, format: "esm", entryFileNames: "strata-main.mjs", chunkFileNames: "[name]-[hash].mjs" },
   logLevel: "warn",
 });
 await writeFile(

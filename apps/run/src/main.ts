@@ -4,7 +4,6 @@ import { Command, CommanderError, Option } from "commander";
 import { imagesCommand } from "./commands/images.js";
 import { infoCommand } from "./commands/info.js";
 import { inspectCommand } from "./commands/inspect.js";
-import { pullCommand } from "./commands/pull.js";
 import { rmiCommand } from "./commands/rmi.js";
 import { ExitCode, reportError } from "./errors.js";
 
@@ -66,7 +65,7 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
         const store = await openStore();
         const concurrency = Number(io.env.STRATA_PULL_CONCURRENCY) || undefined;
         out(
-          await pullCommand(
+          await (await import("./commands/pull.js")).pullCommand(
             store,
             ref,
             { ...opts, signal: interrupt.signal, ...(concurrency ? { concurrency } : {}) },

@@ -8,6 +8,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+// a closed pipe (`npm run demo | head`) must not stop the clean-up half-way
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
 const say = (line) => process.stderr.write(`[demo] ${line}\n`);
 
 function preflight() {

@@ -10,7 +10,8 @@ export type ContainerErrorCode =
   | "NETWORK_UNSUPPORTED"
   | "ENV_FILE_INVALID"
   | "STATE_CORRUPT"
-  | "START_FAILED";
+  | "START_FAILED"
+  | "TEARDOWN_FAILED";
 
 /** Every error of @strata/container: a stable `code` and a message that says what to do. */
 export class ContainerError extends Error {

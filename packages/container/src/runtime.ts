@@ -768,7 +768,14 @@ export class ContainerRuntime {
         : undefined,
       mount
         ? step(async () => {
-            if (await isMountPoint(mount.merged)) {
+            // a loop, not an if: mounts can be stacked on merged (e.g. propagated back from a namespace)
+            for (let tries = 0; await isMountPoint(mount.merged); tries++) {
+              if (tries === 8) {
+                throw new ContainerError(
+                  "TEARDOWN_FAILED",
+                  `${mount.merged} is still mounted after ${tries} unmounts; check 'findmnt ${mount.merged}' and run gc again`,
+                );
+              }
               await unmountLayer({
                 root: this.overlayRoot,
                 id: mount.id,
@@ -778,12 +785,18 @@ export class ContainerRuntime {
             mount.mounted = false;
             if (options.remove) {
               // no store lock needed: the layer dir goes before its record, and prune only reads records
-              if (await exists(join(this.overlayRoot, mount.id))) {
-                await removeLayer({
-                  root: this.overlayRoot,
-                  id: mount.id,
-                  ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
-                });
+              // EBUSY: the container's mount namespace (where merged was its root) may still be dying
+              for (let delay = 5; await exists(join(this.overlayRoot, mount.id)); delay *= 2) {
+                try {
+                  await removeLayer({
+                    root: this.overlayRoot,
+                    id: mount.id,
+                    ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
+                  });
+                } catch (error) {
+                  if (codeOf(error) !== "EBUSY" || delay > 1000) throw error;
+                  await sleep(delay);
+                }
               }
               await rm(this.mountRecord(state.id), { recursive: true, force: true });
             } else {

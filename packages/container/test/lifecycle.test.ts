@@ -156,7 +156,12 @@ describePrivileged(
         memory: "32m",
         args: ["/bin/sh", "-c", "sleep 60 & sleep 60"],
       });
-      const state = await f.runtime.inspect(started.id);
+      // the owner's last write is the "running" state; after it, it only waits (forever)
+      let state = await f.runtime.inspect(started.id);
+      while (state.status !== "running") {
+        await new Promise((r) => setTimeout(r, 20));
+        state = await f.runtime.inspect(started.id);
+      }
       await f.runtime.states.write({ ...state, monitor: { pid: 999_999_999, start: "0" } });
       expect((await f.runtime.list()).map((c) => c.id)).toEqual([started.id]);
 

@@ -139,6 +139,8 @@ function launchBuiltin(spec: LaunchSpec, options: LaunchOptions): Promise<Launch
   const binary = helperPath(options.helperPath);
   const mode = options.stdio ?? "inherit";
   const stdio = [...(stdioFor(spec, mode) as string[]), "pipe", "pipe"] as StdioOptions;
+  // raw before the container can print or read anything; restored when the helper ends
+  const restoreTerminal = rawTerminal(spec, mode);
   const child = spawn(binary, [], { stdio });
   const stdout = keep(child.stdout);
   const stderr = keep(child.stderr);
@@ -153,7 +155,6 @@ function launchBuiltin(spec: LaunchSpec, options: LaunchOptions): Promise<Launch
     let setupError: LaunchError | undefined;
     let exit: ExitStatus | undefined;
     let buffer = "";
-    let restoreTerminal = () => {};
     let stopForwarding = () => {};
     let settleWait: (status: ExitStatus) => void = () => {};
     const waitPromise = new Promise<ExitStatus>((r) => {
@@ -165,7 +166,6 @@ function launchBuiltin(spec: LaunchSpec, options: LaunchOptions): Promise<Launch
       if (kind === "pid") {
         started = true;
         containerPid = Number(a);
-        restoreTerminal = rawTerminal(spec, mode);
         stopForwarding = forwardSignals((s) => handle.kill(s), options.forwardSignals ?? false, spec.tty);
         resolve(handle);
       } else if (kind === "error") {
@@ -212,6 +212,7 @@ function launchBuiltin(spec: LaunchSpec, options: LaunchOptions): Promise<Launch
       finish();
     });
     child.on("error", (error) => {
+      restoreTerminal();
       reject(
         new LaunchError("SETUP_FAILED", `cannot start the launch helper ${binary}: ${error.message}`, {
           cause: error,

@@ -12,6 +12,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { assertNoLeaks, describePrivileged } from "@strata/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
@@ -175,6 +176,62 @@ describePrivileged(
       const lines = out.split(/\r*\n/);
       expect(lines, JSON.stringify(out)).toContain("40 120");
       expect(lines.indexOf("50 120"), JSON.stringify(out)).toBeGreaterThan(lines.indexOf("winch"));
+    });
+
+    it("end to end from Node under a real terminal: raw mode, stdin, resize, exit code", async () => {
+      // the built package, run by plain node inside `script` (a real pty) with inherited stdio
+      const dist = join(fs.dir, "dist");
+      const tsc = fileURLToPath(new URL("../../../node_modules/.bin/tsc", import.meta.url));
+      execFileSync(tsc, [
+        "-p",
+        fileURLToPath(new URL("../tsconfig.build.json", import.meta.url)),
+        "--outDir",
+        dist,
+      ]);
+      const launcher = join(fs.dir, "launcher.mjs");
+      const container =
+        "trap 'stty size; exit 5' WINCH; stty size; echo ready; read line; echo got=$line; sleep 1000 & wait";
+      writeFileSync(
+        launcher,
+        [
+          `import { buildLaunchSpec, launch } from ${JSON.stringify(join(dist, "index.js"))};`,
+          `const spec = buildLaunchSpec({ Cmd: ["sh", "-c", ${JSON.stringify(container)}] }, { rootfs: ${JSON.stringify(fs.rootfs)}, tty: true, interactive: true });`,
+          `const proc = await launch(spec, { helperPath: ${JSON.stringify(helperPath())}, forwardSignals: true });`,
+          "const { exitCode } = await proc.wait();",
+          "process.exit(exitCode);",
+        ].join("\n"),
+      );
+      const inner = `stty rows 40 cols 120; echo HOSTTTY=$(tty); exec ${process.execPath} ${launcher}`;
+      const script = spawn("script", ["-qefc", inner, "/dev/null"], { stdio: ["pipe", "pipe", "inherit"] });
+      let out = "";
+      script.stdout.setEncoding("utf8").on("data", (d: string) => {
+        out += d;
+      });
+      const exited = new Promise<number | null>((resolve) => script.on("exit", (code) => resolve(code)));
+      const until = async (text: string) => {
+        while (!out.includes(text)) {
+          if (script.exitCode !== null) throw new Error(`ended before '${text}': ${JSON.stringify(out)}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+      let settings = "";
+      try {
+        await until("ready");
+        const hostTty = /HOSTTTY=(\/dev\/pts\/\d+)/.exec(out)?.[1] as string;
+        settings = execFileSync("stty", ["-F", hostTty, "-a"], { encoding: "utf8" });
+        script.stdin.write("hello\r");
+        await until("got=hello");
+        execFileSync("stty", ["-F", hostTty, "rows", "50"]);
+        expect(await exited).toBe(5);
+      } finally {
+        if (script.exitCode === null) script.kill("SIGKILL");
+      }
+      // Node put the launching terminal in raw mode while the container ran
+      expect(settings).toMatch(/-icanon/);
+      expect(settings).toMatch(/-echo\b/);
+      const lines = out.split(/\r*\n/);
+      expect(lines, JSON.stringify(out)).toContain("40 120");
+      expect(lines, JSON.stringify(out)).toContain("50 120");
     });
 
     it("honours Entrypoint, Cmd, Env, WorkingDir and User", async () => {
@@ -341,6 +398,23 @@ describePrivileged(
       expect(existsSync(`/run/netns/${name}`)).toBe(false);
     });
 
+    it.each([
+      [
+        "a missing netns",
+        { netns: "/run/netns/strata-test-launch-k-missing" },
+        "/run/netns/strata-test-launch-k-missing",
+      ],
+      [
+        "a missing cgroup",
+        { cgroupProcs: ["/sys/fs/cgroup/pids/strata-test-launch-k-missing/cgroup.procs"] },
+        "cgroup.procs",
+      ],
+    ])("fails with SETUP_FAILED for %s", async (_name, options, mention) => {
+      const error = await launch(sh("true", options), { stdio: "pipe" }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "SETUP_FAILED", errno: 2 });
+      expect((error as Error).message).toContain(mention);
+    });
+
     it("joins the given cgroup before exec", async () => {
       const cgroup = `/sys/fs/cgroup/pids/${PREFIX}-${randomBytes(3).toString("hex")}`;
       mkdirSync(cgroup);
@@ -364,7 +438,7 @@ describePrivileged(
     });
   },
   {
-    commands: ["ip"],
+    commands: ["ip", "script", "stty"],
     check: () => (existsSync("/bin/busybox") ? undefined : "needs /bin/busybox (busybox-static)"),
   },
 );

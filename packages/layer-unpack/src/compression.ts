@@ -8,7 +8,7 @@ import { UnpackError } from "./errors.js";
 export type Compression = LayerCompression;
 
 /** How many compressed bytes may wait while the previous chunk is applied. */
-const READ_AHEAD = 8 * 1024 * 1024;
+const READ_AHEAD = 1024 * 1024;
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];

@@ -33,6 +33,8 @@ export interface TarSink {
 
 export interface TarParserLimits {
   maxEntries: number;
+  /** An entry declaring more data than this fails at its header, before any of it is written. */
+  maxBytes?: number;
   /** Cap on one PAX or GNU long-name header (they are buffered in memory). */
   maxMetaBytes: number;
 }
@@ -245,6 +247,13 @@ export class TarParser {
       );
     }
     const dataSize = type === "file" ? entrySize : 0;
+    if (this.limits.maxBytes !== undefined && dataSize > this.limits.maxBytes) {
+      throw new UnpackError(
+        "LIMIT_EXCEEDED",
+        `Tar entry ${JSON.stringify(name)} declares ${dataSize} bytes, more than limits.maxBytes (${this.limits.maxBytes}).`,
+        { entry: name },
+      );
+    }
     this.sink.entry({
       name,
       linkname,

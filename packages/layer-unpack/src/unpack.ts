@@ -75,6 +75,15 @@ function algorithmOf(digest: string | undefined, what: string): DigestAlgorithm 
  * `target` may hold partial content: the caller discards it.
  */
 export async function unpackLayer(input: Readable, options: UnpackOptions): Promise<UnpackResult> {
+  try {
+    return await unpackChecked(input, options);
+  } finally {
+    // Whatever happened (bad options included), nobody reads `input` any more: let its writer know.
+    if (!input.destroyed && !input.readableEnded) input.destroy();
+  }
+}
+
+async function unpackChecked(input: Readable, options: UnpackOptions): Promise<UnpackResult> {
   const compression = compressionOf(options.mediaType);
   const digestAlg = algorithmOf(options.expectedDigest, "expectedDigest");
   const diffAlg = algorithmOf(options.expectedDiffId, "expectedDiffId");
@@ -97,7 +106,7 @@ export async function unpackLayer(input: Readable, options: UnpackOptions): Prom
     options.effects ?? commandEffects,
     options.whiteouts === "overlay" ? (options.parents ?? []) : [],
   );
-  const parser = new TarParser(extractor, { maxEntries, maxMetaBytes: MAX_META_BYTES });
+  const parser = new TarParser(extractor, { maxEntries, maxBytes, maxMetaBytes: MAX_META_BYTES });
   const compressedHash = createDigester(digestAlg);
   const diffHash = createDigester(diffAlg);
   let compressedSize = 0;

@@ -50,7 +50,8 @@ describePrivileged(
         code: "LIMIT_EXCEEDED",
         message: expect.stringContaining("limits.maxBytes"),
       });
-      expect(read()).toBeLessThan(bomb.length / 10);
+      // it stopped after the read-ahead (~1 MiB), far from the 10 MiB of input (10 GiB expanded)
+      expect(read()).toBeLessThan(bomb.length / 4);
       expect(readdirSync(target)).toEqual([]);
     });
 

@@ -2,7 +2,6 @@
  * Registry credentials: explicit options first, then ~/.docker/config.json (`credHelpers`, then
  * `credsStore`, then `auths`), the same precedence as the docker CLI.
  */
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -55,12 +54,13 @@ function normaliseKey(key: string): string {
 
 const HELPER_NAME = /^[A-Za-z0-9_.-]+$/;
 
-export const runCredentialHelper: HelperRunner = (helper, serverUrl) =>
-  new Promise((resolve, reject) => {
-    if (!HELPER_NAME.test(helper)) {
-      reject(new CredentialsError(`invalid credential helper name "${helper}" in docker config`));
-      return;
-    }
+export const runCredentialHelper: HelperRunner = async (helper, serverUrl) => {
+  if (!HELPER_NAME.test(helper)) {
+    throw new CredentialsError(`invalid credential helper name "${helper}" in docker config`);
+  }
+  // loaded on first use: node:child_process costs ~10-20 ms of start-up and most pulls need no helper
+  const { execFile } = await import("node:child_process");
+  return new Promise((resolve, reject) => {
     const child = execFile(
       `docker-credential-${helper}`,
       ["get"],
@@ -84,6 +84,7 @@ export const runCredentialHelper: HelperRunner = (helper, serverUrl) =>
     );
     child.stdin?.end(serverUrl);
   });
+};
 
 export function dockerConfigCredentials(options: DockerConfigOptions = {}): CredentialSource {
   const path = options.path ?? defaultDockerConfigPath();

@@ -7,7 +7,8 @@
  * agent costs 40–120 ms of start-up, while `node:http` is part of Node (bench/pull/RESULTS.md).
  */
 import * as http from "node:http";
-import * as https from "node:https";
+import type * as Https from "node:https";
+import { createRequire } from "node:module";
 import { NetworkError } from "./errors.js";
 import type { HttpResponse, HttpTransport } from "./http.js";
 
@@ -20,6 +21,14 @@ export interface NodeHttpTransportOptions {
   bodyTimeoutMs?: number;
 }
 
+// node:https (and tls under it) is loaded on the first https request: 10-15 ms of start-up that a
+// pull from a plain-HTTP registry (a local one, a mirror on the LAN) never needs
+let httpsModule: typeof Https | undefined;
+function https(): typeof Https {
+  httpsModule ??= createRequire(import.meta.url)("node:https") as typeof Https;
+  return httpsModule;
+}
+
 /** Default transport: `node:http(s)` with keep-alive agents; never follows redirects itself. */
 export function createNodeHttpTransport(options: NodeHttpTransportOptions = {}): HttpTransport & {
   close(): Promise<void>;
@@ -28,22 +37,25 @@ export function createNodeHttpTransport(options: NodeHttpTransportOptions = {}):
   const headersTimeout = options.headersTimeoutMs ?? 60_000;
   const bodyTimeout = options.bodyTimeoutMs ?? 60_000;
   const plain = new http.Agent(common);
-  const verified = new https.Agent(common);
-  let unverified: https.Agent | undefined;
+  let verified: Https.Agent | undefined;
+  let unverified: Https.Agent | undefined;
   return {
     request(req) {
       const secure = req.url.protocol === "https:";
       let agent: http.Agent = plain;
       if (secure) {
         if (req.insecureTls) {
-          unverified ??= new https.Agent({ ...common, rejectUnauthorized: false });
+          unverified ??= new (https().Agent)({ ...common, rejectUnauthorized: false });
           agent = unverified;
-        } else agent = verified;
+        } else {
+          verified ??= new (https().Agent)(common);
+          agent = verified;
+        }
       }
       const headers: Record<string, string> = { ...req.headers };
       if (req.body !== undefined) headers["content-length"] = String(Buffer.byteLength(req.body));
       return new Promise<HttpResponse>((resolve, reject) => {
-        const r = (secure ? https : http).request(
+        const r = (secure ? https() : http).request(
           {
             protocol: req.url.protocol,
             // URL keeps IPv6 literals in brackets; the socket wants the bare address
@@ -83,7 +95,7 @@ export function createNodeHttpTransport(options: NodeHttpTransportOptions = {}):
     },
     async close() {
       plain.destroy();
-      verified.destroy();
+      verified?.destroy();
       unverified?.destroy();
     },
   };

@@ -1,7 +1,7 @@
 import type { ImageStore } from "@strata/image-store";
 import { familiarString, parseReference } from "@strata/oci-types";
 import { createRegistryClient, type PullEvent } from "@strata/registry-pull";
-import { barProgress, type ProgressRenderer, plainProgress } from "../progress.js";
+import { type ProgressRenderer, plainProgress } from "../progress.js";
 
 export interface PullCommandOptions {
   platform?: string;
@@ -42,13 +42,15 @@ export async function pullCommand(
       imageId = id;
     },
   });
+  // cli-progress is loaded only for a terminal
+  const bars = io.stdout.isTTY && !options.quiet ? await import("../progress-bars.js") : undefined;
   let renderer: ProgressRenderer | undefined;
   const onProgress = (e: PullEvent) => {
     if (options.quiet) return;
     if (e.type === "resolved") {
       const what = reference.digest ?? reference.tag ?? "latest";
       io.write(`${what}: Pulling from ${reference.repository}\n`);
-      renderer = io.stdout.isTTY ? barProgress(io.stdout as NodeJS.WriteStream) : plainProgress(io.write);
+      renderer = bars ? bars.barProgress(io.stdout as NodeJS.WriteStream) : plainProgress(io.write);
       return;
     }
     renderer?.event(e);
