@@ -45,6 +45,7 @@ for m in "${METHODS[@]}"; do
     -n "net-$N-$m-down" "${DOWN[$m]}"
   bash -c "$c"
 done
+(cd "$ROOT" && npx biome format --write "$OUT" >/dev/null)   # hyperfine's JSON, in the repo's style
 PAIRED=$OUT/net-$N-paired.tsv
 : > "$PAIRED"
 for ((r = 0; r < RUNS; r++)); do
