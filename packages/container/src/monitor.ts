@@ -11,8 +11,12 @@ import { ImageStore } from "@strata/image-store";
 import { ContainerRuntime, type PortableRuntimeOptions } from "./runtime.js";
 
 const REPORT_FD = 3;
+let reported = false;
 
+/** One line, once: after the close, fd 3 may be reused by another file of this process. */
 function report(line: string): void {
+  if (reported) return;
+  reported = true;
   try {
     writeSync(REPORT_FD, `${line}\n`);
     closeSync(REPORT_FD);

@@ -81,7 +81,7 @@ describePrivileged(
         .runDetached({ image: f.busybox, name: "strata-test-nocmd", args: ["/no/such/command"] })
         .catch((e: unknown) => e);
       expect((error as ContainerError).code).toBe("START_FAILED");
-      expect((error as Error).message).toMatch(/not found|no such/i);
+      expect((error as Error).message, (error as Error).message).toMatch(/not found|no such/i);
       expect(await runtime.list({ all: true })).toEqual([]);
       expect(await runtime.gc()).toEqual({ cleaned: [], removed: [], orphans: [] });
     });
