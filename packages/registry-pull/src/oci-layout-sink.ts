@@ -3,10 +3,9 @@
  * `oci-layout`, `index.json`, `blobs/<alg>/<hex>`. Blobs are written to a temp file and renamed
  * into place only after registry-pull verified them, so a blob present under its digest is whole.
  */
-import { close, fsync, open, write } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { type Descriptor, parseDigest } from "@strata/oci-types";
 import { RegistryError } from "./errors.js";
 import type { ImageSink, LayerWriter, ResolvedImage } from "./types.js";
@@ -55,7 +54,10 @@ export class OciLayoutSink implements ImageSink {
     const final = this.blobPath(layer.digest);
     await mkdir(join(final, ".."), { recursive: true });
     const tmp = `${final}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    const stream = new BlobFile(tmp);
+    // flush: fsync before close, so commit() means durable
+    // a 1 MiB buffer lets the stream batch network chunks into few writev calls (16 KiB, the default,
+    // turns every chunk into a wait for the disk)
+    const stream = createWriteStream(tmp, { flags: "wx", flush: true, highWaterMark: 1024 * 1024 });
     let closed = false;
     stream.once("close", () => {
       closed = true;
@@ -131,76 +133,5 @@ export class OciLayoutSink implements ImageSink {
     const tmp = `${path}.partial-${process.pid}`;
     await writeFile(tmp, bytes, { flush: true });
     await rename(tmp, path);
-  }
-}
-
-const STAGING_BYTES = 1024 * 1024;
-
-/**
- * A blob's temp file. Network chunks are copied into one reused 1 MiB buffer that is written when
- * full, so the file costs one `write` per MiB and the caller's chunks are released at once:
- * `fs.createWriteStream` (even with a 1 MiB highWaterMark) keeps them queued until `writev`
- * completes, long enough for V8 to promote them to the old generation, where they wait for a full
- * GC (bench/pull/RESULTS.md). Data is fsync'ed before close, so commit() means durable.
- */
-class BlobFile extends Writable {
-  readonly #path: string;
-  #fd = -1;
-  #buf: Buffer | undefined;
-  #len = 0;
-
-  constructor(path: string) {
-    super({ highWaterMark: 64 * 1024 });
-    this.#path = path;
-  }
-
-  override _construct(callback: (err?: Error | null) => void): void {
-    open(this.#path, "wx", (err, fd) => {
-      this.#fd = fd;
-      callback(err);
-    });
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    this.#buf ??= Buffer.allocUnsafeSlow(STAGING_BYTES);
-    const buf = this.#buf;
-    let offset = 0;
-    const fill = (err?: Error | null): void => {
-      if (err) return callback(err);
-      while (offset < chunk.length) {
-        const n = chunk.copy(buf, this.#len, offset);
-        this.#len += n;
-        offset += n;
-        if (this.#len === buf.length) return this.#flush(fill);
-      }
-      callback();
-    };
-    fill();
-  }
-
-  override _final(callback: (err?: Error | null) => void): void {
-    this.#flush((err) => (err ? callback(err) : fsync(this.#fd, (e) => callback(e))));
-  }
-
-  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    this.#buf = undefined;
-    if (this.#fd < 0) return callback(err);
-    close(this.#fd, (e) => callback(err ?? e));
-    this.#fd = -1;
-  }
-
-  /** Write the staged bytes (all of them: a short write is continued). */
-  #flush(callback: (err?: Error | null) => void): void {
-    const buf = this.#buf;
-    if (!buf || this.#len === 0) return callback();
-    let done = 0;
-    const step = (err: Error | null, n: number): void => {
-      if (err) return callback(err);
-      done += n;
-      if (done < this.#len) return void write(this.#fd, buf, done, this.#len - done, null, step);
-      this.#len = 0;
-      callback();
-    };
-    write(this.#fd, buf, 0, this.#len, null, step);
   }
 }
