@@ -5,10 +5,13 @@ import { pathToFileURL } from "node:url";
 
 const spec = process.argv[2];
 const from = new URL("../../packages/registry-pull/package.json", import.meta.url);
-const resolved = spec.startsWith(".") || spec.startsWith("/")
-  ? pathToFileURL(spec).href
-  : pathToFileURL(createRequire(from).resolve(spec)).href;
+const resolved =
+  spec.startsWith(".") || spec.startsWith("/")
+    ? pathToFileURL(spec).href
+    : pathToFileURL(createRequire(from).resolve(spec)).href;
 const t0 = performance.now();
 await import(resolved);
 const ms = performance.now() - t0;
-console.log(JSON.stringify({ spec, ms: Math.round(ms), rssMiB: Math.round(process.memoryUsage().rss / 1048576) }));
+console.log(
+  JSON.stringify({ spec, ms: Math.round(ms), rssMiB: Math.round(process.memoryUsage().rss / 1048576) }),
+);

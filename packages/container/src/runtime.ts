@@ -122,7 +122,8 @@ function firstLine(child: ChildProcess): Promise<string> {
     });
     stream.on("error", () => finish(buffer));
     stream.on("close", () => finish(buffer));
-    child.on("exit", () => setTimeout(() => finish(buffer), 50));
+    // normally "close" ends it; a grandchild that inherited fd 3 (an OCI runtime) could keep it open
+    child.on("exit", () => setTimeout(() => finish(buffer), 2000).unref());
     child.on("error", (error) => finish(`error ${error.message}`));
   });
 }

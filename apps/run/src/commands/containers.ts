@@ -1,0 +1,102 @@
+import type { ContainerRuntime, ContainerSummary } from "@strata/container";
+import type { BridgeNetwork, PortMapping } from "@strata/network";
+import { UsageError } from "../errors.js";
+import { humanDuration, table } from "../format.js";
+
+/** docker's PORTS column: `0.0.0.0:8080->80/tcp`. */
+export function formatPorts(ports: readonly PortMapping[]): string {
+  return ports.map((p) => `${p.hostIp ?? "0.0.0.0"}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(", ");
+}
+
+/** docker's STATUS column. */
+export function statusText(c: ContainerSummary, now = Date.now()): string {
+  if (c.status === "running") {
+    return `Up ${humanDuration(now - Date.parse(c.startedAt ?? c.created))}`;
+  }
+  if (c.status === "created") return "Created";
+  const ago = c.finishedAt ? ` ${humanDuration(now - Date.parse(c.finishedAt))} ago` : "";
+  return `Exited (${c.exitCode ?? 0})${ago}`;
+}
+
+/** docker quotes the command and cuts it to 20 characters (with an ellipsis) unless --no-trunc. */
+export function commandText(command: string, noTrunc: boolean): string {
+  const cut = noTrunc || command.length <= 20 ? command : `${command.slice(0, 19)}…`;
+  return `"${cut}"`;
+}
+
+export interface PsOptions {
+  all?: boolean;
+  noTrunc?: boolean;
+  format?: string;
+  quiet?: boolean;
+}
+
+/** `strata ps [-a] [-q] [--no-trunc] [--format json]`. */
+export async function psCommand(runtime: ContainerRuntime, options: PsOptions, now = Date.now()): Promise<string> {
+  if (options.format !== undefined && options.format !== "json" && options.format !== "table") {
+    throw new UsageError(`--format must be 'table' or 'json' (got '${options.format}')`);
+  }
+  const list = (await runtime.list({ all: options.all === true })).reverse(); // newest first, as docker
+  const noTrunc = options.noTrunc === true;
+  if (options.quiet) return list.map((c) => `${noTrunc ? c.id : c.id.slice(0, 12)}\n`).join("");
+  const rows = await Promise.all(
+    list.map(async (c) => {
+      const state = await runtime.inspect(c.id).catch(() => undefined);
+      const ports = (state?.network?.data?.ports as PortMapping[] | undefined) ?? [];
+      const created = `${humanDuration(now - Date.parse(c.created))} ago`;
+      return {
+        ID: noTrunc ? c.id : c.id.slice(0, 12),
+        Image: c.image,
+        Command: commandText(c.command, noTrunc),
+        CreatedAt: c.created,
+        RunningFor: created,
+        Status: statusText(c, now),
+        State: c.status,
+        Ports: formatPorts(ports),
+        Names: c.name,
+        Networks: state?.network?.mode ?? "",
+      };
+    }),
+  );
+  if (options.format === "json") return rows.map((r) => `${JSON.stringify(r)}\n`).join("");
+  return table([
+    ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+    ...rows.map((r) => [r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Ports, r.Names]),
+  ]);
+}
+
+/** Runs `action` for each ref; prints the ref on success (docker's habit), reports the others. */
+export async function eachContainer(
+  refs: string[],
+  action: (ref: string) => Promise<unknown>,
+  out: (s: string) => void,
+  report: (error: unknown) => void,
+): Promise<boolean> {
+  let ok = true;
+  for (const ref of refs) {
+    try {
+      await action(ref);
+      out(`${ref}\n`);
+    } catch (error) {
+      ok = false;
+      report(error);
+    }
+  }
+  return ok;
+}
+
+/** `strata gc`: containers whose owner died, orphan layers/cgroups/names, then the network's leftovers. */
+export async function gcCommand(runtime: ContainerRuntime, network: BridgeNetwork): Promise<string> {
+  const containers = await runtime.gc();
+  const net = await network.gc();
+  const lines: string[] = [];
+  for (const id of containers.cleaned) lines.push(`cleaned container ${id.slice(0, 12)}`);
+  for (const id of containers.removed) lines.push(`removed container ${id.slice(0, 12)}`);
+  for (const what of containers.orphans) lines.push(`removed ${what}`);
+  for (const id of net.leases) lines.push(`released address of ${id.slice(0, 12)}`);
+  for (const name of net.netns) lines.push(`removed netns ${name}`);
+  for (const name of net.links) lines.push(`removed link ${name}`);
+  if (net.rules > 0) lines.push(`removed ${net.rules} firewall rule(s)`);
+  lines.push(lines.length === 0 ? "nothing to clean up" : `cleaned up ${lines.length} item(s)`);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,137 @@
+import type { DetachedRunOptions, RunOptions } from "@strata/container";
+import { parseNetworkMode, parsePublish } from "@strata/network";
+import { UsageError } from "../errors.js";
+import { type Opened, openAll, type Settings } from "../context.js";
+import { pullCommand } from "./pull.js";
+
+/** `strata run` flags as commander hands them over. */
+export interface RunFlags {
+  rm?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
+  detach?: boolean;
+  name?: string;
+  env?: string[];
+  envFile?: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  entrypoint?: string;
+  pidsLimit?: string;
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  network?: string;
+  publish?: string[];
+  readOnly?: boolean;
+  runtime?: string;
+  platform?: string;
+}
+
+export interface RunIO {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  stderrStream: NodeJS.WritableStream & { isTTY?: boolean };
+  signal: AbortSignal;
+}
+
+/** Thrown for failures before the container runs: `strata run` exits 125 (docker's convention). */
+export const EXIT_RUN_FAILED = 125;
+/** The command exists but cannot be executed. */
+export const EXIT_CANNOT_INVOKE = 126;
+/** The command was not found in the container. */
+export const EXIT_NOT_FOUND = 127;
+
+/** Exit code of `strata run` for an error thrown before the container's process ran. */
+export function runErrorExit(error: unknown): number {
+  const code = (error as { code?: string } | undefined)?.code;
+  if (code === "COMMAND_NOT_FOUND") return EXIT_NOT_FOUND;
+  if (code === "COMMAND_NOT_EXECUTABLE") return EXIT_CANNOT_INVOKE;
+  return EXIT_RUN_FAILED;
+}
+
+const RUNTIMES = new Set(["builtin", "crun", "runc"]);
+
+/** The container package's network mode for `--network` (validated by @strata/network's parser). */
+function networkMode(value: string): string {
+  const mode = parseNetworkMode(value);
+  return mode.kind === "ns" ? `ns:${mode.name}` : mode.kind;
+}
+
+/** Translates flags into RunOptions; every check that needs no kernel happens here. */
+export function runOptionsOf(image: string, command: string[], flags: RunFlags): RunOptions {
+  const options: RunOptions = { image };
+  if (command.length > 0) options.args = command;
+  if (flags.name !== undefined) options.name = flags.name;
+  if (flags.entrypoint !== undefined) options.entrypoint = flags.entrypoint === "" ? [] : [flags.entrypoint];
+  if (flags.env?.length) options.env = flags.env.map((e) => (e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`));
+  if (flags.envFile?.length) options.envFiles = flags.envFile;
+  if (flags.workdir !== undefined) options.workdir = flags.workdir;
+  if (flags.user !== undefined) options.user = flags.user;
+  if (flags.hostname !== undefined) options.hostname = flags.hostname;
+  if (flags.pidsLimit !== undefined) {
+    const n = Number(flags.pidsLimit);
+    if (!/^-?\d+$/.test(flags.pidsLimit) || !Number.isSafeInteger(n)) {
+      throw new UsageError(`--pids-limit: '${flags.pidsLimit}' is not an integer (use -1 for no limit)`);
+    }
+    options.pidsLimit = n;
+  }
+  if (flags.memory !== undefined) options.memory = flags.memory;
+  if (flags.memorySwap !== undefined) options.memorySwap = flags.memorySwap;
+  if (flags.cpus !== undefined) options.cpus = flags.cpus;
+  // docker's default is bridge; a detached container cannot use it yet (see README)
+  const network = networkMode(flags.network ?? (flags.detach ? "none" : "bridge"));
+  options.network = network;
+  if (flags.publish?.length) {
+    if (network !== "bridge") {
+      throw new UsageError(`-p needs --network bridge (published ports are DNAT rules to a bridge address)`);
+    }
+    for (const p of flags.publish) parsePublish(p); // INVALID_PUBLISH before anything is created
+  }
+  if (flags.readOnly) options.readOnly = true;
+  if (flags.runtime !== undefined) {
+    if (!RUNTIMES.has(flags.runtime)) {
+      throw new UsageError(`--runtime must be builtin, crun or runc (got '${flags.runtime}')`);
+    }
+    options.runtime = flags.runtime as NonNullable<RunOptions["runtime"]>;
+  }
+  if (flags.rm) options.rm = true;
+  if (flags.tty) options.tty = true;
+  if (flags.interactive) options.interactive = true;
+  return options;
+}
+
+/**
+ * `strata run`: pulls the image when it is missing (progress on stderr, as docker), then runs the
+ * container in the foreground (exit code = the container's) or detached (prints the id).
+ */
+export async function runCommand(
+  settings: Settings,
+  image: string,
+  command: string[],
+  flags: RunFlags,
+  io: RunIO,
+): Promise<number> {
+  const options = runOptionsOf(image, command, flags);
+  const extras: Parameters<typeof openAll>[1] = {};
+  if (flags.hostname !== undefined) extras.hostname = flags.hostname;
+  if (flags.publish?.length) extras.publish = flags.publish;
+  const opened: Opened = await openAll(settings, extras);
+  options.pull = async (ref) => {
+    io.stderr(`Unable to find image '${ref}' locally\n`);
+    const pullOptions: Parameters<typeof pullCommand>[2] = { signal: io.signal };
+    if (flags.platform !== undefined) pullOptions.platform = flags.platform;
+    // docker run prints the pull's progress and status on stderr, never the final reference line
+    await pullCommand(opened.store, ref, pullOptions, { stdout: io.stderrStream, write: io.stderr });
+  };
+  if (flags.detach) {
+    const { stdio: _s, onStart: _o, forwardSignals: _f, tty: _t, interactive: _i, ...rest } = options;
+    const detached: DetachedRunOptions = rest;
+    const started = await opened.runtime.runDetached(detached);
+    io.stdout(`${started.id}\n`);
+    return 0;
+  }
+  const result = await opened.runtime.run({ ...options, stdio: "inherit", forwardSignals: true });
+  if (result.oomKilled) io.stderr(`strata: container ${result.name} was OOM-killed (memory limit)\n`);
+  return result.exitCode;
+}
