@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ImageStore } from "@strata/image-store";
 import { buildLaunchSpec, writeOciBundle } from "@strata/launch";
+import { spawnMounter } from "@strata/overlay-mount";
 import { pullImage } from "@strata/registry-pull";
 import { buildImage, busyboxRootfs, pushImage, startRegistry } from "@strata/testkit";
 import { ContainerRuntime } from "../../packages/container/dist/index.js";
@@ -44,6 +45,7 @@ const median = (xs) => {
 const dir = await mkdtemp(join(base, "strata-bench-run-"));
 const registry = await startRegistry();
 let runtime;
+let hostMountRuntime;
 const bundleRoot = join(dir, "bundle", "rootfs");
 let mounted = false;
 const podman = [
@@ -71,7 +73,17 @@ try {
   const ref = `${registry.host}/bench/busybox:latest`;
   const store = await ImageStore.open({ root: join(dir, "store") });
   await pullImage(ref, store.createSink());
-  runtime = await ContainerRuntime.open({ store, cgroupParent: "strata-bench-run" });
+  // network none, as the crun bundle and podman --network none (the default bridge would add a veth)
+  const network = { defaultMode: "none", bridge: false };
+  runtime = await ContainerRuntime.open({ store, cgroupParent: "strata-bench-run", network });
+  // "before": the overlay mounted on the host by util-linux mount/umount (what every run did until the
+  // launch helper mounted it itself); an injected mounter keeps that path
+  hostMountRuntime = await ContainerRuntime.open({
+    store,
+    cgroupParent: "strata-bench-run",
+    network,
+    mounter: spawnMounter(),
+  });
   const image = await store.get(ref);
 
   // crun: the same image (its one layer, bind-mounted read-only: overlayfs needs an upper dir or two
@@ -113,6 +125,8 @@ try {
 
   const contenders = {
     "strata library": () => runtime.run({ image: ref, rm: true, args: ["/bin/true"], stdio: "pipe" }),
+    "strata library, host mount (before)": () =>
+      hostMountRuntime.run({ image: ref, rm: true, args: ["/bin/true"], stdio: "pipe" }),
     "crun run": () =>
       run("crun", [
         "--root",
@@ -142,6 +156,8 @@ try {
     ratios: {
       "library / podman": lib / medians["podman run --rm"],
       "library / crun": lib / medians["crun run"],
+      "library host mount (before) / crun":
+        medians["strata library, host mount (before)"] / medians["crun run"],
     },
   };
   console.log(JSON.stringify(result, null, 2));

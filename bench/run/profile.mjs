@@ -21,7 +21,11 @@ try {
   const store = await ImageStore.open({ root: join(dir, "root") });
   const ref = `${registry.host}/bench/busybox:latest`;
   await pullImage(ref, store.createSink());
-  runtime = await ContainerRuntime.open({ store, cgroupParent: "strata-bench-run" });
+  runtime = await ContainerRuntime.open({
+    store,
+    cgroupParent: "strata-bench-run",
+    network: { defaultMode: "none", bridge: false },
+  });
   const times = [];
   for (let i = 0; i < Number(process.env.STRATA_BENCH_N ?? 20); i++) {
     const t0 = performance.now();

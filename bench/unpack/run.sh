@@ -48,6 +48,7 @@ measure() { # measure <where> <format> <file> <tar flags>
   local where="$1" fmt="$2" file="$3" flags="$4" base out
   [ "$where" = disk ] && base="$work" || base="$shm"
   out="$base/out"
+  echo "measuring $where $fmt ($runs interleaved runs each)" >&2
   for ((i = 0; i < runs; i++)); do
     rm -rf "$out" && mkdir "$out" && sync
     times["$where $fmt tar"]+="$(seconds tar $flags "$file" -C "$out") "

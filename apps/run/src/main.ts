@@ -211,7 +211,16 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
         throw Object.assign(new Error(`-t must be a number of seconds (got '${opts.time}')`), { code: "USAGE" });
       }
       const { runtime } = await opened();
-      const ok = await eachContainer(refs, (r) => runtime.stop(r, { timeoutMs: seconds * 1000 }), out, (e) => reportError(e, err));
+      const stop = async (ref: string) => {
+        const before = await runtime.inspect(ref);
+        try {
+          await runtime.stop(ref, { timeoutMs: seconds * 1000 });
+        } catch (e) {
+          // a --rm container is gone once stopped: that is success, as with docker
+          if (!(before.autoRemove && (e as { code?: string }).code === "CONTAINER_NOT_FOUND")) throw e;
+        }
+      };
+      const ok = await eachContainer(refs, stop, out, (e) => reportError(e, err));
       if (!ok) exitCode = ExitCode.FAILURE;
     });
 

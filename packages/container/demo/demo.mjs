@@ -47,7 +47,12 @@ try {
   say(`serving it at ${reference} (a private docker-registry on 127.0.0.1)`);
 
   const store = await ImageStore.open({ root: join(dir, "store") });
-  runtime = await ContainerRuntime.open({ store, cgroupParent: "strata-demo" });
+  // the demo keeps the host network untouched: no strata0 bridge, containers on "none" unless asked
+  runtime = await ContainerRuntime.open({
+    store,
+    cgroupParent: "strata-demo",
+    network: { defaultMode: "none", bridge: false },
+  });
   say(`store: ${store.root}`);
   const result = await runtime.run({
     image: reference,

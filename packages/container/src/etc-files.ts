@@ -14,6 +14,11 @@ export interface EtcOptions {
   hostNetwork: boolean;
   /** Extra hosts lines from the network attacher. */
   extraHosts?: string[];
+  /**
+   * Add `127.0.1.1 HOSTNAME` (default true outside host networking). False when the attacher's lines
+   * already name the container's address, so the hostname resolves to it (Docker on a bridge).
+   */
+  loopbackHostname?: boolean;
   /** Where the host's hosts / resolv.conf are read (default /etc). */
   hostEtc?: string;
 }
@@ -44,7 +49,8 @@ export function containerResolvConf(host: string, hostNetwork: boolean): string 
 export function containerHosts(options: EtcOptions, hostHosts: string | undefined): string {
   if (options.hostNetwork && hostHosts !== undefined) return hostHosts;
   const lines = [...DEFAULT_HOSTS, ...(options.extraHosts ?? [])];
-  if (!options.hostNetwork) lines.push(`127.0.1.1\t${options.hostname}`);
+  if (!options.hostNetwork && options.loopbackHostname !== false)
+    lines.push(`127.0.1.1\t${options.hostname}`);
   return `${lines.join("\n")}\n`;
 }
 

@@ -12,8 +12,10 @@ export {
   detachNetwork,
   type NetworkAttacher,
   type NetworkAttachment,
+  type NetworkAttachRequest,
   type NetworkMode,
   type NetworkOptions,
+  type PortableBridgeOptions,
 } from "./network.js";
 export {
   assertContainerName,

@@ -41,7 +41,11 @@ async function main(argv: string[]): Promise<number> {
       store,
       ...(o.cgroupParent !== undefined ? { cgroupParent: o.cgroupParent } : {}),
       ...(o.cgroupRoot !== undefined ? { cgroupRoot: o.cgroupRoot } : {}),
-      ...(o.netnsRoot !== undefined ? { network: { netnsRoot: o.netnsRoot } } : {}),
+      network: {
+        ...(o.netnsRoot !== undefined ? { netnsRoot: o.netnsRoot } : {}),
+        ...(o.bridge !== undefined ? { bridge: o.bridge } : {}),
+        ...(o.defaultNetwork !== undefined ? { defaultMode: o.defaultNetwork } : {}),
+      },
       ...(o.helperPath !== undefined ? { helperPath: o.helperPath } : {}),
       ...(o.hostEtc !== undefined ? { hostEtc: o.hostEtc } : {}),
       ...(o.stopTimeoutMs !== undefined ? { stopTimeoutMs: o.stopTimeoutMs } : {}),

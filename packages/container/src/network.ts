@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import type { BridgeNetwork, BridgeNetworkOptions } from "@strata/network";
 import { ContainerError } from "./errors.js";
 
 /**
@@ -20,21 +21,46 @@ export interface NetworkAttachment {
   hosts?: string[];
 }
 
+/** What an attacher is asked for. `hostname`, `publish` and `pid` are optional extensions. */
+export interface NetworkAttachRequest {
+  containerId: string;
+  name: string;
+  mode: NetworkMode;
+  /** The container's hostname (for its /etc/hosts line). */
+  hostname?: string;
+  /** `-p [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]` specs. */
+  publish?: readonly string[];
+  /** The process that owns the container (the run or the detached monitor): gc frees the network when it is gone. */
+  pid?: number;
+}
+
 /**
  * The seam for networks strata creates itself (bridge + veth + IPAM). `attach` runs before launch and
  * must return the namespace the container joins; `detach` must be idempotent: `gc` calls it again
  * for containers whose owner crashed.
  */
 export interface NetworkAttacher {
-  attach(request: { containerId: string; name: string; mode: NetworkMode }): Promise<NetworkAttachment>;
+  attach(request: NetworkAttachRequest): Promise<NetworkAttachment>;
   detach(attachment: NetworkAttachment): Promise<void>;
 }
+
+/** The built-in bridge's options that a detached monitor process can be given (no functions). */
+export type PortableBridgeOptions = Omit<BridgeNetworkOptions, "ip" | "iptables" | "sysctl" | "onCommand">;
 
 export interface NetworkOptions {
   /** Where named namespaces live (default `/run/netns`). */
   netnsRoot?: string;
-  /** Attachers by mode name, e.g. `{ bridge: … }`. */
+  /** Attachers by mode name, e.g. `{ bridge: … }`. An attacher named `bridge` replaces the built-in bridge. */
   attachers?: Record<string, NetworkAttacher>;
+  /** The mode of a run without `network` (default `bridge`, as Docker). */
+  defaultMode?: NetworkMode;
+  /**
+   * The built-in `bridge` mode (@strata/network): options of its `BridgeNetwork` (default: `strata0`,
+   * `10.77.0.0/16`, state in `<store root>/network/<bridge>`), a ready `BridgeNetwork` (detached runs then
+   * need options instead: the monitor process rebuilds the network from them), or `false` for no
+   * built-in bridge (`network: "bridge"` is then NETWORK_UNSUPPORTED unless an attacher provides it).
+   */
+  bridge?: BridgeNetworkOptions | BridgeNetwork | false;
 }
 
 const NS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
@@ -61,7 +87,7 @@ export function checkNetworkMode(mode: NetworkMode, options: NetworkOptions = {}
 }
 
 export async function attachNetwork(
-  request: { containerId: string; name: string; mode: NetworkMode },
+  request: NetworkAttachRequest,
   options: NetworkOptions = {},
 ): Promise<NetworkAttachment> {
   const { mode } = request;

@@ -1,5 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { lstat, mkdir, open, readdir, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rm,
+  rmdir,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -20,11 +32,15 @@ import {
   type LaunchOptions,
   type LaunchSpec,
   launch,
+  overlayLayerDirs,
+  type RootfsOverlay,
 } from "@strata/launch";
+import { BridgeNetwork, bridgeAttacher, normalizePublish } from "@strata/network";
 import { chainIds, type ImageConfig } from "@strata/oci-types";
 import {
   createContainerLayer,
   isMountPoint,
+  layerMount,
   type Mounter,
   mountLayer,
   removeLayer,
@@ -37,8 +53,10 @@ import {
   checkNetworkMode,
   detachNetwork,
   type NetworkAttachment,
+  type NetworkAttachRequest,
   type NetworkMode,
   type NetworkOptions,
+  type PortableBridgeOptions,
 } from "./network.js";
 import {
   assertContainerName,
@@ -73,6 +91,9 @@ export interface PortableRuntimeOptions {
   helperPath?: string;
   hostEtc?: string;
   stopTimeoutMs?: number;
+  /** The built-in bridge's options (`false`: none); absent: the default bridge. */
+  bridge?: PortableBridgeOptions | false;
+  defaultNetwork?: string;
 }
 
 /** `containers/<id>/launch.json`: what the monitor of a detached container launches. */
@@ -80,6 +101,8 @@ interface DetachedLaunch {
   spec: LaunchSpec;
   runtime: "builtin" | "crun" | "runc";
   runtimeOptions: PortableRuntimeOptions;
+  /** An attacher network the monitor attaches itself (it owns the lease), then launches. */
+  network?: NetworkAttachRequest;
 }
 
 /** A container made up to the launch. */
@@ -199,8 +222,13 @@ export interface RunOptions {
   user?: string;
   /** `--hostname` (default: the first 12 hex digits of the id; the host's name with `network: "host"`). */
   hostname?: string;
-  /** `none` (default), `host`, `ns:NAME`, or a mode with a registered attacher. */
+  /**
+   * `bridge` (default, unless the runtime's `network.defaultMode` says otherwise), `none`, `host`,
+   * `ns:NAME`, or a mode with a registered attacher.
+   */
   network?: NetworkMode;
+  /** `-p [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]` (bridge or attacher networks only). */
+  publish?: string[];
   /** `--read-only` root filesystem. */
   readOnly?: boolean;
   /** `--runtime`: the native helper (default) or an OCI runtime given an OCI bundle. */
@@ -293,11 +321,47 @@ export class ContainerRuntime {
   readonly states: StateDir;
   private readonly options: ContainerRuntimeOptions;
   private cgroupsPromise: Promise<CgroupManager> | undefined;
+  /** The built-in bridge (unless disabled or replaced by an attacher named `bridge`). */
+  private readonly bridge: BridgeNetwork | undefined;
+  /** Its options as data, for a detached monitor; undefined when it was injected as an instance. */
+  private readonly bridgeOptions: PortableBridgeOptions | undefined;
+  /** `options.network` with the built-in bridge registered as the `bridge` attacher. */
+  private readonly networkOptions: NetworkOptions;
 
   private constructor(options: ContainerRuntimeOptions) {
     this.options = options;
     this.store = options.store;
     this.states = new StateDir(options.store.root);
+    const net = options.network ?? {};
+    const attachers = { ...(net.attachers ?? {}) };
+    if (attachers.bridge === undefined && net.bridge !== false) {
+      if (net.bridge instanceof BridgeNetwork) {
+        this.bridge = net.bridge;
+      } else {
+        const given = net.bridge ?? {};
+        const name = given.bridge ?? "strata0";
+        const full = { ...given, stateDir: given.stateDir ?? join(options.store.root, "network", name) };
+        this.bridge = new BridgeNetwork(full);
+        const { ip: _ip, iptables: _fw, sysctl: _sysctl, onCommand: _cmd, ...portable } = full;
+        this.bridgeOptions = portable;
+      }
+      const bridge = this.bridge;
+      attachers.bridge = {
+        attach: (request) => bridgeAttach(bridge, request),
+        // by container id, not by the attachment's data: a crash between the lease and the state write
+        // leaves only the mode recorded
+        detach: async (attachment) => {
+          const id = attachment.data?.containerId;
+          if (typeof id === "string") await bridge.detach(id);
+        },
+      };
+    }
+    this.networkOptions = { ...net, attachers };
+  }
+
+  /** The mode of a run that does not name one. */
+  private defaultNetwork(): NetworkMode {
+    return this.options.network?.defaultMode ?? "bridge";
   }
 
   static async open(options: ContainerRuntimeOptions): Promise<ContainerRuntime> {
@@ -435,17 +499,36 @@ export class ContainerRuntime {
    * monitor process does not have.
    */
   async runDetached(options: DetachedRunOptions): Promise<DetachedContainer> {
-    const network = options.network ?? "none";
-    if (network !== "none" && network !== "host" && !network.startsWith("ns:")) {
+    const network = options.network ?? this.defaultNetwork();
+    const builtin = network === "none" || network === "host" || network.startsWith("ns:");
+    // the monitor attaches the network itself (it owns the lease): it rebuilds the bridge from options
+    const monitorAttaches = !builtin && network === "bridge" && this.bridge !== undefined;
+    if (!builtin && !monitorAttaches) {
+      checkNetworkMode(network, this.networkOptions);
       throw new ContainerError(
         "INVALID_OPTION",
-        `network '${network}' cannot be used detached yet: use none, host or ns:NAME, or run in the foreground`,
+        `network '${network}' cannot be used detached: its attacher is code the monitor process does not have; use bridge, none, host or ns:NAME, or run in the foreground`,
+      );
+    }
+    if (monitorAttaches && this.bridgeOptions === undefined) {
+      throw new ContainerError(
+        "INVALID_OPTION",
+        "a detached container on a bridge given as a BridgeNetwork instance: pass its options (network.bridge: { bridge, subnet, … }) so the monitor process can rebuild it",
       );
     }
     const command = this.monitorCommand();
-    const prepared = await this.prepare({ ...options, tty: false, interactive: false });
+    const prepared = await this.prepare({ ...options, tty: false, interactive: false }, monitorAttaches);
     const { state, dir, spec, runtime } = prepared;
     const record: DetachedLaunch = { spec, runtime, runtimeOptions: this.portableOptions() };
+    if (monitorAttaches) {
+      record.network = {
+        containerId: state.id,
+        name: state.name,
+        mode: network,
+        hostname: state.hostname,
+        ...(options.publish?.length ? { publish: options.publish } : {}),
+      };
+    }
     await writeFile(join(dir, "launch.json"), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     const log = await open(join(dir, "container.log"), "a", 0o600);
     let child: ChildProcess;
@@ -496,6 +579,19 @@ export class ContainerRuntime {
     let group: CgroupGroup;
     try {
       group = await (await this.cgroups()).open(id);
+      if (record.network) {
+        // this process owns the container, so it owns the lease too (gc frees it when this process is gone)
+        const attachment = await attachNetwork({ ...record.network, pid: process.pid }, this.networkOptions);
+        state.network = attachment;
+        await this.states.write(state);
+        await writeEtcFiles(dir, {
+          hostname: state.hostname,
+          hostNetwork: false,
+          ...(attachment.hosts?.length ? { extraHosts: attachment.hosts, loopbackHostname: false } : {}),
+          ...(this.options.hostEtc ? { hostEtc: this.options.hostEtc } : {}),
+        });
+        if (attachment.netns) record.spec.netns = attachment.netns;
+      }
     } catch (error) {
       report(`error ${(error as Error).message}`);
       await this.teardown({ ...state, status: "exited" }, { remove: true });
@@ -533,15 +629,28 @@ export class ContainerRuntime {
     if (o.helperPath !== undefined) out.helperPath = o.helperPath;
     if (o.hostEtc !== undefined) out.hostEtc = o.hostEtc;
     if (o.stopTimeoutMs !== undefined) out.stopTimeoutMs = o.stopTimeoutMs;
+    if (this.bridgeOptions !== undefined) out.bridge = this.bridgeOptions;
+    else if (this.bridge === undefined) out.bridge = false;
+    if (o.network?.defaultMode !== undefined) out.defaultNetwork = o.network.defaultMode;
     return out;
   }
 
   /** Everything before the launch; on failure what was made is torn down and removed. */
-  private async prepare(options: RunOptions): Promise<Prepared> {
+  private async prepare(options: RunOptions, deferAttach = false): Promise<Prepared> {
     // Validate everything that can be validated before creating anything.
     if (options.name !== undefined) assertContainerName(options.name);
-    const network = options.network ?? "none";
-    checkNetworkMode(network, this.options.network);
+    const network = options.network ?? this.defaultNetwork();
+    checkNetworkMode(network, this.networkOptions);
+    const attacherMode = network !== "none" && network !== "host" && !network.startsWith("ns:");
+    if (options.publish?.length) {
+      if (!attacherMode) {
+        throw new ContainerError(
+          "INVALID_OPTION",
+          `-p needs a bridge network: network '${network}' has no ports to publish (drop -p or use --network bridge)`,
+        );
+      }
+      normalizePublish(options.publish); // INVALID_PUBLISH before anything is created
+    }
     const limits = await this.limitsOf(options);
     const env: string[] = [];
     for (const file of options.envFiles ?? []) env.push(...(await readEnvFile(file)));
@@ -582,15 +691,27 @@ export class ContainerRuntime {
       await this.createLayer(state, image);
       const mount = state.mount as NonNullable<ContainerState["mount"]>;
       const merged = mount.merged;
+      // The builtin helper mounts the overlay itself in the container's mount namespace: no mount and
+      // umount spawns, and nothing on the host to unmount or leak. An injected mounter (tests) and the
+      // OCI runtimes (they take a mounted rootfs) get the host mount.
+      const runtime = options.runtime ?? "builtin";
+      let overlay: RootfsOverlay | undefined;
       let etc: EtcFiles | undefined;
       const steps = await Promise.allSettled([
-        mountLayer({
-          root: this.overlayRoot,
-          id: mount.id,
-          ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
-        }).then(() => {
-          mount.mounted = true;
-        }),
+        runtime === "builtin" && !this.options.mounter
+          ? layerMount({ root: this.overlayRoot, id: mount.id }).then(async (m) => {
+              await mkdir(merged, { recursive: true, mode: 0o700 });
+              overlay = m.cwd === undefined ? { options: m.options } : { options: m.options, cwd: m.cwd };
+              // mounted for the container's lifetime, in its namespace (teardown finds nothing on the host)
+              mount.mounted = true;
+            })
+          : mountLayer({
+              root: this.overlayRoot,
+              id: mount.id,
+              ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
+            }).then(() => {
+              mount.mounted = true;
+            }),
         createGroup(cgroups, id, limits, options.memorySwap === undefined).then((g) => {
           group = g;
           (state.cgroup as NonNullable<ContainerState["cgroup"]>).paths = { ...g.paths } as Record<
@@ -598,27 +719,40 @@ export class ContainerRuntime {
             string
           >;
         }),
-        attachNetwork({ containerId: id, name, mode: network }, this.options.network).then(
-          async (attachment) => {
-            state.network = attachment;
-            etc = await writeEtcFiles(dir, {
-              hostname,
-              hostNetwork: network === "host",
-              ...(attachment.hosts ? { extraHosts: attachment.hosts } : {}),
-              ...(this.options.hostEtc ? { hostEtc: this.options.hostEtc } : {}),
-            });
-          },
-        ),
+        (deferAttach
+          ? Promise.resolve<NetworkAttachment>({ mode: network })
+          : attachNetwork(
+              {
+                containerId: id,
+                name,
+                mode: network,
+                hostname,
+                ...(options.publish?.length ? { publish: options.publish } : {}),
+                pid: process.pid,
+              },
+              this.networkOptions,
+            )
+        ).then(async (attachment) => {
+          state.network = attachment;
+          etc = await writeEtcFiles(dir, {
+            hostname,
+            hostNetwork: network === "host",
+            ...(attachment.hosts ? { extraHosts: attachment.hosts } : {}),
+            ...(attachment.hosts?.length ? { loopbackHostname: false } : {}),
+            ...(this.options.hostEtc ? { hostEtc: this.options.hostEtc } : {}),
+          });
+        }),
       ]);
       await this.states.write(state);
       for (const step of steps) if (step.status === "rejected") throw step.reason;
       if (!group || !etc) throw new Error("unreachable: setup steps settled without a result");
-      await ensurePlaceholders(merged);
+      if (overlay) await ensureLayeredPlaceholders(overlayLayerDirs(overlay));
+      else await ensurePlaceholders(merged);
 
-      const runtime = options.runtime ?? "builtin";
       const cgroupProcs = Object.values(group.paths).map((p) => join(p as string, "cgroup.procs"));
       const spec = buildLaunchSpec(image.config, {
         rootfs: merged,
+        ...(overlay ? { rootfsOverlay: overlay } : {}),
         ...(options.args !== undefined ? { args: options.args } : {}),
         ...(options.entrypoint !== undefined ? { entrypoint: options.entrypoint } : {}),
         env,
@@ -765,7 +899,15 @@ export class ContainerRuntime {
     await Promise.all([
       step(async () => group?.remove()),
       state.network
-        ? step(() => detachNetwork(state.network as NetworkAttachment, this.options.network))
+        ? step(() =>
+            detachNetwork(
+              // the bridge detaches by container id even when the crash left only the intent recorded
+              state.network?.mode === "bridge" && this.bridge && !state.network.data
+                ? { ...(state.network as NetworkAttachment), data: { containerId: state.id } }
+                : (state.network as NetworkAttachment),
+              this.networkOptions,
+            ),
+          )
         : undefined,
       mount
         ? step(async () => {
@@ -1062,6 +1204,13 @@ export class ContainerRuntime {
       report.orphans.push(`cgroup ${cgroups.parent}/${id}`);
     }
     await cgroups.pruneParent().catch(() => false);
+    // the bridge's leases whose owner is gone, and its veths/namespaces/rules that no lease owns
+    if (this.bridge && (await exists(this.bridge.stateDir))) {
+      const net = await this.bridge.gc();
+      for (const id of net.leases) report.orphans.push(`network lease ${id}`);
+      for (const name of net.links) report.orphans.push(`link ${name}`);
+      for (const name of net.netns) report.orphans.push(`netns ${name}`);
+    }
     // names whose container is gone
     for (const name of await readdir(this.states.names).catch(() => [] as string[])) {
       const holder = await this.states.nameHolder(name);
@@ -1111,6 +1260,38 @@ async function ensurePlaceholders(rootfs: string): Promise<void> {
 }
 
 /**
+ * `ensurePlaceholders` for an overlay that is not mounted yet: `dirs` are its layers, uppermost (the
+ * container's upperdir) first. What the merged view would show decides; what is missing is created in
+ * the upperdir.
+ */
+async function ensureLayeredPlaceholders(dirs: string[]): Promise<void> {
+  const [upper] = dirs;
+  if (upper === undefined) return;
+  const find = async (path: string) => {
+    for (const dir of dirs) {
+      const st = await lstat(join(dir, path)).catch(() => undefined);
+      if (st) return st;
+    }
+    return undefined;
+  };
+  const etcStat = await find("etc");
+  if (etcStat && !etcStat.isDirectory()) return; // a symlink: the launcher resolves it inside the rootfs
+  const missing: string[] = [];
+  for (const name of ["hosts", "hostname", "resolv.conf"])
+    if (!(await find(join("etc", name)))) missing.push(name);
+  if (missing.length === 0) return;
+  if (!(await lstat(join(upper, "etc")).catch(() => undefined))) {
+    // the same mode and owner as the image's /etc, so the merged view does not change them
+    await mkdir(join(upper, "etc"));
+    await chmod(join(upper, "etc"), etcStat ? etcStat.mode & 0o7777 : 0o755); // not masked by the umask
+    if (etcStat) await chown(join(upper, "etc"), etcStat.uid, etcStat.gid);
+  }
+  for (const name of missing) {
+    await writeFile(join(upper, "etc", name), "", { flag: "wx", mode: 0o644 }).catch(() => undefined);
+  }
+}
+
+/**
  * Docker's implied --memory-swap (twice --memory) is dropped when the kernel does not account swap,
  * as Docker does with a warning; an explicit --memory-swap still fails then.
  */
@@ -1137,4 +1318,24 @@ async function readOomKilled(group: CgroupGroup): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The built-in bridge's attach (as @strata/network's `bridgeAttacher`, with the pid and the hostname). */
+async function bridgeAttach(
+  network: BridgeNetwork,
+  request: NetworkAttachRequest,
+): Promise<NetworkAttachment> {
+  const attached = await bridgeAttacher(network).attach({
+    containerId: request.containerId,
+    name: request.name,
+    mode: request.mode,
+    ...(request.hostname !== undefined ? { hostname: request.hostname } : {}),
+    ...(request.publish !== undefined ? { publish: request.publish } : {}),
+    ...(request.pid !== undefined ? { pid: request.pid } : {}),
+  });
+  const out: NetworkAttachment = { mode: attached.mode };
+  if (attached.netns !== undefined) out.netns = attached.netns;
+  if (attached.data !== undefined) out.data = attached.data;
+  if (attached.hosts !== undefined) out.hosts = attached.hosts;
+  return out;
 }

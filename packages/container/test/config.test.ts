@@ -169,9 +169,7 @@ describePrivileged(
           image: f.configured,
           rm: true,
           runtime,
-          // the short sleep: launch's OCI path polls for the runtime's pid file and reports a container that
-          // exits before the first poll as RUNTIME_FAILED (a launch race, reported to its owner)
-          args: ['echo "$GREETING from $(pwd) as $(id -u)"; hostname; sleep 0.3; exit 7'],
+          args: ['echo "$GREETING from $(pwd) as $(id -u)"; hostname; exit 7'],
           hostname: "oci-box",
         });
         expect(r.stdout).toBe("hello from /home/app as 1000\noci-box\n");

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { describePrivileged } from "@strata/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type ContainerError, ContainerRuntime } from "../src/index.js";
-import { type Fixture, setup } from "./fixture.js";
+import { type Fixture, NO_BRIDGE, setup } from "./fixture.js";
 
 // From source, the monitor runs through the monorepo's TypeScript loader (the built package uses dist/monitor.js).
 const monitorCommand = [
@@ -35,7 +35,12 @@ describePrivileged(
     let runtime: ContainerRuntime;
     beforeAll(async () => {
       f = await setup("detached");
-      runtime = await ContainerRuntime.open({ store: f.store, cgroupParent: f.cgroupParent, monitorCommand });
+      runtime = await ContainerRuntime.open({
+        store: f.store,
+        cgroupParent: f.cgroupParent,
+        monitorCommand,
+        network: NO_BRIDGE,
+      });
     });
     afterAll(() => f?.stop());
 

@@ -12,9 +12,15 @@ import {
   startRegistry,
   tarLayer,
 } from "@strata/testkit";
-import { ContainerRuntime, type RunOptions, type RunResult } from "../src/index.js";
+import { ContainerRuntime, type NetworkOptions, type RunOptions, type RunResult } from "../src/index.js";
 
 export const PREFIX = "strata-test-container";
+
+/**
+ * The network of the runtimes these tests open: no built-in bridge, `none` by default (the bridge, which
+ * is the default outside tests, would create strata0 on the host; bridge.test.ts uses a test bridge).
+ */
+export const NO_BRIDGE: NetworkOptions = { defaultMode: "none", bridge: false };
 
 /** A real registry with busybox images, a temp store pulled from it, and a runtime on that store. */
 export interface Fixture {
@@ -69,7 +75,12 @@ export async function setup(name: string): Promise<Fixture> {
   const configured = `${registry.host}/test/configured:latest`;
   await pull(busybox);
   const cgroupParent = `${PREFIX}-${name}`;
-  const runtime = await ContainerRuntime.open({ store, cgroupParent, stopTimeoutMs: 5000 });
+  const runtime = await ContainerRuntime.open({
+    store,
+    cgroupParent,
+    stopTimeoutMs: 5000,
+    network: NO_BRIDGE,
+  });
   return {
     registry,
     dir,

@@ -10,7 +10,7 @@ import {
   type RunResult,
   type StartedContainer,
 } from "../src/index.js";
-import { type Fixture, setup } from "./fixture.js";
+import { type Fixture, NO_BRIDGE, setup } from "./fixture.js";
 
 const gone = (path: string) =>
   access(path).then(
@@ -144,6 +144,7 @@ describePrivileged(
       const crashed = await ContainerRuntime.open({
         store: f.store,
         cgroupParent: f.cgroupParent,
+        network: NO_BRIDGE,
         launcher: async (spec, options) => {
           const proc = await launch(spec, options);
           return { ...proc, pid: proc.pid, wait: () => new Promise(() => {}) };

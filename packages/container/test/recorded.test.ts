@@ -14,7 +14,7 @@ import { pullImage } from "@strata/registry-pull";
 import { buildImage, busyboxRootfs, pushImage, type RegistryHandle, startRegistry } from "@strata/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContainerRuntime } from "../src/index.js";
-import { CONFIGURED, PREFIX } from "./fixture.js";
+import { CONFIGURED, NO_BRIDGE, PREFIX } from "./fixture.js";
 
 /** A pid that certainly names no live process: a child that has exited and been reaped. */
 const deadPid = spawnSync("true").pid as number;
@@ -138,6 +138,7 @@ describe("run() orchestration, with recorded effects", () => {
       store,
       cgroupManager: r.cgroupManager,
       mounter: r.mounter,
+      network: NO_BRIDGE,
       launcher: r.launcher,
     });
     const result = await runtime.run({
@@ -187,6 +188,7 @@ describe("run() orchestration, with recorded effects", () => {
       store,
       cgroupManager: r.cgroupManager,
       mounter: r.mounter,
+      network: NO_BRIDGE,
       launcher: async () => {
         throw Object.assign(new Error("no such command"), { code: "COMMAND_NOT_FOUND" });
       },
@@ -206,6 +208,7 @@ describe("run() orchestration, with recorded effects", () => {
       store,
       cgroupManager: r.cgroupManager,
       mounter: r.mounter,
+      network: NO_BRIDGE,
       launcher: r.launcher,
     });
     await runtime.run({ image: reference, rm: true, runtime: "crun", user: "0", args: ["true"] });

@@ -456,6 +456,15 @@ static void container_init(json *spec, int netns_fd, int *cgroup_fds, int ncgrou
   }
 
   const char *rootfs = jstr(spec, "rootfs");
+  json *overlay = jget(spec, "rootfsOverlay");
+  if (overlay && overlay->type == J_OBJ) {
+    /* mounted here, in the private namespace: it goes away with the container, the host never sees it.
+       Relative lowerdir/upperdir (the page-size fallback) start from cwd, as moby's mountFrom does. */
+    const char *ocwd = jstr(overlay, "cwd");
+    if (ocwd && chdir(ocwd) < 0) die(errno, "chdir %s: %s", ocwd, strerror(errno));
+    if (mount("overlay", rootfs, "overlay", 0, jstr(overlay, "data")) < 0)
+      die(errno, "mount the overlay on %s: %s", rootfs, strerror(errno));
+  }
   if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die(errno, "bind rootfs %s: %s", rootfs, strerror(errno));
   if (chdir(rootfs) < 0) die(errno, "chdir %s: %s", rootfs, strerror(errno));
   if (syscall(SYS_pivot_root, ".", ".") < 0) die(errno, "pivot_root into %s: %s", rootfs, strerror(errno));

@@ -11,7 +11,7 @@ import {
 } from "./defaults.js";
 import { LaunchError } from "./errors.js";
 import { RLIMIT_NUMBERS } from "./helper-spec.js";
-import type { LaunchSpec, MountSpec, Rlimit } from "./types.js";
+import type { LaunchSpec, MountSpec, Rlimit, RootfsOverlay } from "./types.js";
 import { resolveUser } from "./user.js";
 
 /** The runtime part of an image config (OCI `config` / Docker `config`), as far as launching needs it. */
@@ -26,6 +26,11 @@ export interface ImageRuntimeConfig {
 export interface BuildLaunchSpecOptions {
   /** Absolute path of the container's root filesystem. */
   rootfs: string;
+  /**
+   * Let the helper mount this overlay on `rootfs` (see `RootfsOverlay`). The user is then looked up in
+   * the overlay's layers (upperdir first, then lowerdir in order), as the mounted overlay would show them.
+   */
+  rootfsOverlay?: RootfsOverlay;
   /** Arguments after the image name (`docker run IMAGE ARGS…`): replace the image's Cmd. */
   args?: string[];
   /** Replaces the image's Entrypoint (`--entrypoint`); the image's Cmd is then dropped unless `args` is given. */
@@ -160,7 +165,11 @@ export function buildLaunchSpec(
   if (!workdir.startsWith("/")) invalid(`working directory '${workdir}' must be absolute`);
   const cwd = posix.normalize(workdir);
 
-  const user = resolveUser(options.rootfs, options.user ?? config.User ?? "", options.groupAdd ?? []);
+  const user = resolveUser(
+    options.rootfsOverlay ? overlayLayerDirs(options.rootfsOverlay) : options.rootfs,
+    options.user ?? config.User ?? "",
+    options.groupAdd ?? [],
+  );
 
   const imageEnv = config.Env ?? [];
   const overrides = normalizeOverrides(options.env);
@@ -216,5 +225,19 @@ export function buildLaunchSpec(
   };
   if (options.consoleSize) spec.consoleSize = options.consoleSize;
   if (options.netns !== undefined) spec.netns = options.netns;
+  if (options.rootfsOverlay) {
+    spec.rootfsOverlay = { options: [...options.rootfsOverlay.options] };
+    if (options.rootfsOverlay.cwd !== undefined) spec.rootfsOverlay.cwd = options.rootfsOverlay.cwd;
+  }
   return spec;
+}
+
+/** The layer directories of an overlay, uppermost first (upperdir, then lowerdir left to right), absolute. */
+export function overlayLayerDirs(overlay: RootfsOverlay): string[] {
+  const value = (key: string) => overlay.options.find((o) => o.startsWith(`${key}=`))?.slice(key.length + 1);
+  const dirs = [value("upperdir"), ...(value("lowerdir")?.split(":") ?? [])].filter(
+    (d): d is string => d !== undefined && d !== "",
+  );
+  if (dirs.length === 0) invalid("rootfsOverlay has no lowerdir= option");
+  return dirs.map((d) => (isAbsolute(d) ? d : posix.join(overlay.cwd ?? "/", d)));
 }

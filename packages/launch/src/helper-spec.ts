@@ -108,6 +108,8 @@ export type HelperMountOp =
 /** The JSON document the native helper reads on fd 3 (see native/helper.c). */
 export interface HelperSpec {
   rootfs: string;
+  /** Mounted on `rootfs` in the container's mount namespace before anything else. */
+  rootfsOverlay: { data: string; cwd: string | null } | null;
   hostname: string;
   netns: string | null;
   cgroupProcs: string[];
@@ -188,6 +190,9 @@ export function toHelperSpec(spec: LaunchSpec): HelperSpec {
   const pathEntry = spec.env.find((e) => e.startsWith("PATH="));
   return {
     rootfs: spec.rootfs,
+    rootfsOverlay: spec.rootfsOverlay
+      ? { data: spec.rootfsOverlay.options.join(","), cwd: spec.rootfsOverlay.cwd ?? null }
+      : null,
     hostname: spec.hostname,
     netns: spec.netns ?? null,
     cgroupProcs: [...spec.cgroupProcs],

@@ -1,4 +1,9 @@
-export { type BuildLaunchSpecOptions, buildLaunchSpec, type ImageRuntimeConfig } from "./build-spec.js";
+export {
+  type BuildLaunchSpecOptions,
+  buildLaunchSpec,
+  type ImageRuntimeConfig,
+  overlayLayerDirs,
+} from "./build-spec.js";
 export {
   CAPABILITY_NUMBERS,
   capabilitiesFromMask,
@@ -34,7 +39,7 @@ export {
 } from "./launch.js";
 export { toOciConfig, writeOciBundle } from "./oci-bundle.js";
 export { resolveInRoot } from "./rootfs-path.js";
-export type { CapabilitySets, LaunchSpec, MountSpec, Rlimit } from "./types.js";
+export type { CapabilitySets, LaunchSpec, MountSpec, Rlimit, RootfsOverlay } from "./types.js";
 export {
   type GroupEntry,
   type PasswdEntry,

@@ -1,6 +1,6 @@
 import { type ChildProcess, type StdioOptions, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, constants, existsSync, readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -252,6 +252,12 @@ async function launchRuntime(
   options: LaunchOptions,
   runtime: "crun" | "runc",
 ): Promise<LaunchedProcess> {
+  if (spec.rootfsOverlay) {
+    throw new LaunchError(
+      "UNSUPPORTED_OPTION",
+      `rootfsOverlay cannot be passed to ${runtime}: mount the overlay on rootfs first, or use the builtin runtime`,
+    );
+  }
   if (spec.cgroupProcs.length > 0) {
     throw new LaunchError(
       "UNSUPPORTED_OPTION",
@@ -263,6 +269,8 @@ async function launchRuntime(
   await writeOciBundle(spec, dir);
   const id = options.containerId ?? `strata-${randomBytes(6).toString("hex")}`;
   const pidFile = join(dir, "init.pid");
+  // a pid file left in a reused bundle dir would name some other (or no) process: never read a stale one
+  await rm(pidFile, { force: true });
   const runArgs = ["run", "--bundle", dir, "--pid-file", pidFile, id];
   const mode = options.stdio ?? "inherit";
   const child: ChildProcess =
@@ -285,8 +293,17 @@ async function launchRuntime(
   void exited.then(() => {
     done = true;
   });
-  // the runtime writes the pid file once the container's init exists
-  const readPid = () => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").trim()) || 0 : 0);
+  // The runtime writes the pid file once the container's init exists, before the init may exec (runc
+  // renames it into place, crun writes it in place: a half-written read counts as "not yet"), and
+  // neither removes it when `run` ends, so a container that is already gone is still found below.
+  const readPid = () => {
+    try {
+      const n = Number(readFileSync(pidFile, "utf8").trim());
+      return Number.isSafeInteger(n) && n > 0 ? n : 0;
+    } catch {
+      return 0;
+    }
+  };
   let pid = 0;
   while (!done && pid === 0) {
     pid = readPid();

@@ -29,9 +29,22 @@ export interface Rlimit {
  * Everything needed to start one container process. Built by `buildLaunchSpec`, run by `launch`,
  * or written as an OCI bundle by `writeOciBundle`. All paths are absolute.
  */
+/**
+ * An overlay the builtin helper mounts on `rootfs` itself, inside the container's private mount
+ * namespace (the host never sees it: nothing to unmount afterwards). As @strata/overlay-mount's
+ * `OverlayMount`: `options` (`lowerdir=…`, `upperdir=…`, `workdir=…`, `index=off`, …) and `cwd`, the
+ * directory relative paths in them start from (its page-size fallback). OCI runtimes refuse it.
+ */
+export interface RootfsOverlay {
+  options: string[];
+  cwd?: string;
+}
+
 export interface LaunchSpec {
   /** The root filesystem (e.g. a mounted overlay), entered with pivot_root. */
   rootfs: string;
+  /** Mount this overlay on `rootfs` first (builtin runtime only); `rootfs` is then an empty mount point. */
+  rootfsOverlay?: RootfsOverlay;
   readonlyRootfs: boolean;
   args: string[];
   /** `KEY=value` entries, in order. */

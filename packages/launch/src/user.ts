@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { LaunchError } from "./errors.js";
 import { resolveInRoot } from "./rootfs-path.js";
 
@@ -64,15 +65,31 @@ function readRootfsFile(rootfs: string, path: string): string {
 }
 
 /**
+ * A file of a rootfs, or of an unmounted overlay given as its layer dirs (uppermost first): the first
+ * layer holding it wins, as in the merged view (whiteouts of /etc/passwd are not looked at).
+ */
+function readLayeredFile(rootfs: string | readonly string[], path: string): string {
+  if (typeof rootfs === "string") return readRootfsFile(rootfs, path);
+  for (const dir of rootfs) {
+    if (existsSync(join(dir, path))) return readRootfsFile(dir, path);
+  }
+  return "";
+}
+
+/**
  * Resolves a Docker `User` string (`""`, `name`, `uid`, `name:group`, `uid:gid`, …) by reading the
  * image's /etc/passwd and /etc/group in TypeScript, never through NSS (CVE-2019-14271 class).
  * Like runc: without an explicit group, the supplementary groups are the /etc/group entries that
  * list the user; `groupAdd` (names or ids) are added in any case, and the primary gid is always one
  * of the supplementary groups (moby, CVE-2022-36109).
  */
-export function resolveUser(rootfs: string, user = "", groupAdd: readonly string[] = []): ResolvedUser {
-  const passwd = parsePasswd(readRootfsFile(rootfs, "/etc/passwd"));
-  const groups = parseGroup(readRootfsFile(rootfs, "/etc/group"));
+export function resolveUser(
+  rootfs: string | readonly string[],
+  user = "",
+  groupAdd: readonly string[] = [],
+): ResolvedUser {
+  const passwd = parsePasswd(readLayeredFile(rootfs, "/etc/passwd"));
+  const groups = parseGroup(readLayeredFile(rootfs, "/etc/group"));
   const [userPart = "", groupPart] = user.split(":", 2) as [string, string | undefined];
   const userArg = userPart === "" ? "0" : userPart;
 

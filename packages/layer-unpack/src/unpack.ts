@@ -109,6 +109,8 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
   const parser = new TarParser(extractor, { maxEntries, maxBytes, maxMetaBytes: MAX_META_BYTES });
   const compressedHash = createDigester(digestAlg);
   const diffHash = createDigester(diffAlg);
+  // An uncompressed layer's digest is its diffID: hash the bytes once.
+  const oneHash = compression === "none" && digestAlg === diffAlg;
   let compressedSize = 0;
   let size = 0;
 
@@ -127,7 +129,7 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
             `The layer expands to more than ${maxBytes} bytes (limits.maxBytes); refusing to unpack it (decompression bomb?).`,
           );
         }
-        diffHash.update(chunk);
+        if (!oneHash) diffHash.update(chunk);
         parser.push(chunk);
         cb();
       } catch (err) {
@@ -154,7 +156,7 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     if (decompressor === undefined) await pipeline(input, check, sink);
     else await pipeline(input, check, decompressor, sink);
     const digest = compressedHash.digest();
-    const diffId = diffHash.digest();
+    const diffId = oneHash ? digest : diffHash.digest();
     if (options.expectedDigest !== undefined && digest !== options.expectedDigest) {
       throw new UnpackError(
         "DIGEST_MISMATCH",
