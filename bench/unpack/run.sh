@@ -3,7 +3,7 @@
 # /usr/share and /usr/include, ~63k entries, ~750 MB). Runs are interleaved (tar, unpack, tar, unpack…)
 # so that load bursts from other processes hit both tools alike; the median and the best run are
 # reported. Targets: a directory on disk (/var/tmp) and on tmpfs (/dev/shm, no disk noise).
-# Needs root (both tools preserve owners), zstd and pigz.
+# Needs root (both tools preserve owners), node, GNU tar, zstd and pigz.
 # Usage: RUNS=3 bench/unpack/run.sh [source dirs...]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -40,7 +40,7 @@ seconds() {
   t0=$(date +%s.%N)
   "$@" >/dev/null
   t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }
 
 declare -A times
@@ -78,6 +78,7 @@ for key in "tmpfs tar" "tmpfs gzip" "tmpfs zstd" "disk tar" "disk gzip"; do
     name="GNU tar"
     [ "$tool" = unpack ] && name="layer-unpack"
     printf '| %s | %s | %s | %.2f | %.2f | %.0f | %.0f |\n' ${key} "$name" "$median" "$best" \
-      "$(echo "$entries / $median" | bc -l)" "$(echo "$entries / $best" | bc -l)"
+      "$(awk -v n="$entries" -v t="$median" 'BEGIN { print n / t }')" \
+      "$(awk -v n="$entries" -v t="$best" 'BEGIN { print n / t }')"
   done
 done

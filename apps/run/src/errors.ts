@@ -40,10 +40,12 @@ const HINTS: Record<string, string> = {
   AMBIGUOUS_ID: "give more characters of the container ID, or its name",
   CONTAINER_RUNNING: "stop it first ('strata stop NAME') or use 'strata rm -f NAME'",
   NAME_IN_USE: "choose another --name, or remove the old container ('strata rm NAME')",
-  NETNS_NOT_FOUND: "create it with 'strata netns add NAME' (or 'ip netns add NAME'); list them with 'strata netns ls'",
+  NETNS_NOT_FOUND:
+    "create it with 'strata netns add NAME' (or 'ip netns add NAME'); list them with 'strata netns ls'",
   PORT_IN_USE: "another container publishes that host port: pick another one, or stop that container",
   ALREADY_ATTACHED: "a crashed run may hold the network: run 'strata gc'",
-  HELPER_NOT_BUILT: "build @strata/launch's native helper (npm ci runs its install script; a C compiler is needed)",
+  HELPER_NOT_BUILT:
+    "build @strata/launch's native helper (npm ci runs its install script; a C compiler is needed)",
   COMMAND_NOT_FOUND: "check the command exists in the image (and its PATH)",
   USAGE: "see 'strata --help' and 'strata COMMAND --help'",
   EACCES: "strata needs root to write the store; run it as root or pass --root DIR",

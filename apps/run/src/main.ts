@@ -1,14 +1,21 @@
 import { readFileSync } from "node:fs";
 import { DEFAULT_ROOT, ImageStore } from "@strata/image-store";
 import { Command, CommanderError, Option } from "commander";
-import { settingsFrom } from "./context.js";
 import { eachContainer, gcCommand, psCommand } from "./commands/containers.js";
 import { imagesCommand } from "./commands/images.js";
 import { infoCommand } from "./commands/info.js";
 import { inspectCommand } from "./commands/inspect.js";
-import { netnsAdd, netnsExec, netnsList, netnsRemove, networkInspect, networkList } from "./commands/netns.js";
+import {
+  netnsAdd,
+  netnsExec,
+  netnsList,
+  netnsRemove,
+  networkInspect,
+  networkList,
+} from "./commands/netns.js";
 import { rmiCommand } from "./commands/rmi.js";
 import { type RunFlags, runCommand, runErrorExit } from "./commands/run.js";
+import { settingsFrom } from "./context.js";
 import { ExitCode, reportError } from "./errors.js";
 
 /** The package version; "unknown" when package.json is not next to the code (e.g. a bundle). */
@@ -138,7 +145,11 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .option("-t, --tty", "allocate a pseudo-TTY (the host terminal goes raw and its size is followed)")
     .option("-d, --detach", "run in the background and print the container ID")
     .option("--name <name>", "container name")
-    .option("-e, --env <KEY=VALUE>", "set an environment variable (repeatable; KEY alone copies the host's)", collect)
+    .option(
+      "-e, --env <KEY=VALUE>",
+      "set an environment variable (repeatable; KEY alone copies the host's)",
+      collect,
+    )
     .option("--env-file <file>", "read KEY=VALUE lines from a file (repeatable)", collect)
     .option("-w, --workdir <dir>", "working directory inside the container")
     .option("-u, --user <user>", "name|uid[:group|gid]")
@@ -149,7 +160,11 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .option("--memory-swap <size>", "memory + swap limit (-1: unlimited swap)")
     .option("--cpus <n>", "number of CPUs, e.g. 0.5")
     .option("--network <mode>", "bridge (default), none, host or ns:NAME (an 'ip netns' namespace)")
-    .option("-p, --publish <[ip:]hostPort:containerPort[/proto]>", "publish a port on the bridge (repeatable)", collect)
+    .option(
+      "-p, --publish <[ip:]hostPort:containerPort[/proto]>",
+      "publish a port on the bridge (repeatable)",
+      collect,
+    )
     .option("--read-only", "mount the root filesystem read-only")
     .option("--runtime <runtime>", "builtin (default), crun or runc")
     .option("--platform <platform>", "platform to pull when the image is missing, e.g. linux/amd64")
@@ -208,7 +223,9 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
     .action(async (refs: string[], opts: { time: string }) => {
       const seconds = Number(opts.time);
       if (!Number.isFinite(seconds) || seconds < 0) {
-        throw Object.assign(new Error(`-t must be a number of seconds (got '${opts.time}')`), { code: "USAGE" });
+        throw Object.assign(new Error(`-t must be a number of seconds (got '${opts.time}')`), {
+          code: "USAGE",
+        });
       }
       const { runtime } = await opened();
       const stop = async (ref: string) => {
@@ -232,13 +249,20 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
     .addHelpText("after", "\nExamples:\n  strata rm web\n  strata rm -f web")
     .action(async (refs: string[], opts: { force?: boolean }) => {
       const { runtime } = await opened();
-      const ok = await eachContainer(refs, (r) => runtime.remove(r, { force: opts.force === true }), out, (e) => reportError(e, err));
+      const ok = await eachContainer(
+        refs,
+        (r) => runtime.remove(r, { force: opts.force === true }),
+        out,
+        (e) => reportError(e, err),
+      );
       if (!ok) exitCode = ExitCode.FAILURE;
     });
 
   program
     .command("gc")
-    .description("Clean up after crashed runs: containers whose strata process died, orphan layers, cgroups, names, network leases, veths, netns, rules")
+    .description(
+      "Clean up after crashed runs: containers whose strata process died, orphan layers, cgroups, names, network leases, veths, netns, rules",
+    )
     .addHelpText("after", "\nExamples:\n  strata gc")
     .action(async () => {
       const { runtime, network } = await opened();

@@ -7,6 +7,14 @@ export {
   writeEtcFiles,
 } from "./etc-files.js";
 export {
+  type Explain,
+  type ExplainedStep,
+  renderScript,
+  type StepName,
+  Trace,
+  type TraceEntry,
+} from "./explain.js";
+export {
   attachNetwork,
   checkNetworkMode,
   detachNetwork,
@@ -38,6 +46,7 @@ export {
   type Launcher,
   type PortableRuntimeOptions,
   type RunOptions,
+  type RunPlan,
   type RunResult,
   type StartedContainer,
 } from "./runtime.js";

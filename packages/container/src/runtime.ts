@@ -17,6 +17,7 @@ import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import {
+  type CgroupEffect,
   type CgroupGroup,
   type CgroupLimits,
   type CgroupManager,
@@ -34,20 +35,45 @@ import {
   launch,
   overlayLayerDirs,
   type RootfsOverlay,
+  toHelperSpec,
 } from "@strata/launch";
 import { BridgeNetwork, bridgeAttacher, normalizePublish } from "@strata/network";
 import { chainIds, type ImageConfig } from "@strata/oci-types";
 import {
+  buildOverlayMount,
   createContainerLayer,
   isMountPoint,
   layerMount,
   type Mounter,
   mountLayer,
+  newLinkId,
+  readLower,
   removeLayer,
   unmountLayer,
 } from "@strata/overlay-mount";
 import { ContainerError } from "./errors.js";
-import { type EtcFiles, hostHostname, writeEtcFiles } from "./etc-files.js";
+import {
+  containerHosts,
+  containerResolvConf,
+  type EtcFiles,
+  hostHostname,
+  writeEtcFiles,
+} from "./etc-files.js";
+import {
+  cgroupCommands,
+  dryRunCgroupFs,
+  type Explain,
+  type ExplainedStep,
+  execCommands,
+  layerCommands,
+  overlayMountCommand,
+  placeholderCommands,
+  renderScript,
+  type StepName,
+  type Trace,
+  teardownCommands,
+  timed,
+} from "./explain.js";
 import {
   attachNetwork,
   checkNetworkMode,
@@ -122,6 +148,15 @@ interface ExecuteIo {
   onRunning?: (pid: number) => void;
   /** Launch failed (nothing ran). */
   onFailure?: (error: unknown) => void;
+  explain?: Explain;
+  trace?: Trace;
+}
+
+/** `run --explain`: fixed ids (those the plan printed) and a call once the layer exists. */
+interface PrepareHooks {
+  ids?: { id: string; mountId: string };
+  name?: string;
+  beforeSetup?: (link: string) => void;
 }
 
 /** Reads the first line from the child's fd 3, or "" when it closes or exits first. */
@@ -256,6 +291,34 @@ export interface RunOptions {
   pull?: (reference: string) => Promise<void>;
   /** Called once PID 1 has exec'd. */
   onStart?: (container: StartedContainer) => void;
+  /**
+   * `--explain`: called before each step with the shell commands that do the same by hand (see
+   * `RunPlan.script`). With the built-in bridge the `ip`/`iptables` lines come from the bridge's
+   * own `onCommand` option instead.
+   */
+  explain?: Explain;
+  /** `--dry-run`: compute every step's commands (given to `explain`, and in `RunResult.plan`), do nothing. */
+  dryRun?: boolean;
+  /** `--trace`: records the duration of each step. */
+  trace?: Trace;
+}
+
+/** What a run would do, as commands (`runtime.plan`, `run({ dryRun })`). */
+export interface RunPlan {
+  id: string;
+  name: string;
+  imageId: string;
+  hostname: string;
+  /** The container layer's overlay2 dir (its `diff` is the upperdir). */
+  layerDir: string;
+  /** Its name under overlay2 (the mount id) and the short link id the plan gives it. */
+  mountId: string;
+  link: string;
+  /** The cgroup directories (one per v1 hierarchy, or one v2 dir). */
+  cgroupDirs: string[];
+  steps: ExplainedStep[];
+  /** The steps as one `bash -e` script, teardown included. */
+  script: string;
 }
 
 export interface RunResult {
@@ -268,6 +331,8 @@ export interface RunResult {
   oomKilled: boolean;
   /** True with `rm`: nothing of the container is left. */
   removed: boolean;
+  /** With `dryRun`: what would have been done (nothing was; exitCode is 0). */
+  plan?: RunPlan;
 }
 
 export interface ContainerSummary {
@@ -437,7 +502,9 @@ export class ContainerRuntime {
    * manifest): this is on every run's path.
    */
   private async resolveImage(options: RunOptions): Promise<RunImage> {
-    const lookup = async (): Promise<RunImage | undefined> => {
+    const trace = options.trace;
+    const lookup = (): Promise<RunImage | undefined> => timed(trace, "resolve", lookupOnce);
+    const lookupOnce = async (): Promise<RunImage | undefined> => {
       const id = await this.store.resolve(options.image);
       const config = id ? await this.store.readConfig(id) : undefined;
       if (!id || !config) return undefined;
@@ -464,7 +531,8 @@ export class ContainerRuntime {
     };
     let image = await lookup();
     if (!image && options.pull) {
-      await options.pull(options.image);
+      const pull = options.pull;
+      await timed(trace, "pull", () => pull(options.image));
       image = await lookup();
     }
     if (!image) {
@@ -483,12 +551,278 @@ export class ContainerRuntime {
    * nothing of it is left on disk).
    */
   async run(options: RunOptions): Promise<RunResult> {
-    const prepared = await this.prepare(options);
+    const explain = options.explain;
+    if (options.dryRun) {
+      const plan = await this.plan(options);
+      for (const s of plan.steps) explain?.(s.step, s.commands, s.note);
+      return {
+        id: plan.id,
+        name: plan.name,
+        exitCode: 0,
+        signal: null,
+        oomKilled: false,
+        removed: true,
+        plan,
+      };
+    }
+    let hooks: PrepareHooks = {};
+    if (explain) {
+      const plan = await this.plan(options);
+      const emit = (step: StepName, link?: string) => {
+        for (const s of plan.steps) {
+          if (s.step !== step) continue;
+          const commands = link ? s.commands.map((c) => c.replaceAll(plan.link, link)) : s.commands;
+          explain(s.step, commands, s.note);
+        }
+      };
+      emit("resolve");
+      hooks = {
+        ids: { id: plan.id, mountId: plan.mountId },
+        name: plan.name,
+        // after the layer exists (its link id is random), before the mount, cgroup and network
+        beforeSetup: (link) => {
+          emit("mount", link);
+          emit("cgroup");
+          emit("netns");
+        },
+      };
+    }
+    const prepared = await this.prepare(options, false, hooks);
     return this.execute(prepared, {
       stdio: options.stdio ?? "inherit",
       forwardSignals: options.forwardSignals ?? false,
       ...(options.onStart ? { onStart: options.onStart } : {}),
+      ...(explain ? { explain } : {}),
+      ...(options.trace ? { trace: options.trace } : {}),
     });
+  }
+
+  /**
+   * `--dry-run`: every step of `run(options)` as commands, computed from real values (the image's
+   * layers in the store, fresh ids, the cgroup paths, the overlay options) without creating anything
+   * (the image is not pulled either). Network modes none, host and ns:NAME only: a bridge address
+   * cannot be known without leasing it.
+   */
+  async plan(options: RunOptions): Promise<RunPlan> {
+    if (options.name !== undefined) assertContainerName(options.name);
+    const network = options.network ?? this.defaultNetwork();
+    checkNetworkMode(network, this.networkOptions);
+    const builtin = network === "none" || network === "host" || network.startsWith("ns:");
+    if (!builtin && options.dryRun) {
+      throw new ContainerError(
+        "INVALID_OPTION",
+        `--dry-run cannot compute network '${network}' without leasing an address: use --network none, host or ns:NAME, or --explain on a real run`,
+      );
+    }
+    if (options.publish?.length && builtin) {
+      throw new ContainerError(
+        "INVALID_OPTION",
+        `-p needs a bridge network: network '${network}' has no ports to publish (drop -p or use --network bridge)`,
+      );
+    }
+    if (options.publish?.length) normalizePublish(options.publish);
+    const limits = await this.limitsOf(options);
+    const env: string[] = [];
+    for (const file of options.envFiles ?? []) env.push(...(await readEnvFile(file)));
+    env.push(...(options.env ?? []));
+    let image: RunImage;
+    if (options.dryRun) {
+      const { pull: _pull, ...noPull } = options;
+      try {
+        image = await this.resolveImage(noPull);
+      } catch (error) {
+        if (codeOf(error) !== "IMAGE_NOT_FOUND" || !options.pull) throw error;
+        throw new ContainerError(
+          "IMAGE_NOT_FOUND",
+          `--dry-run does not pull: image '${options.image}' is not in the store ${this.store.root}; pull it first ('strata pull ${options.image}')`,
+          { cause: error },
+        );
+      }
+    } else {
+      image = await this.resolveImage(options);
+    }
+
+    const id = newContainerId();
+    const mountId = newContainerId();
+    const link = newLinkId();
+    const name = options.name ?? generateName();
+    const hostname = options.hostname ?? (network === "host" ? hostHostname() : id.slice(0, 12));
+    const root = this.overlayRoot;
+    const parentLink = (await readFile(join(root, image.top.cacheId, "link"), "utf8")).trim();
+    const lower = [`l/${parentLink}`, ...(await readLower(root, image.top.cacheId))];
+    const layerDir = join(root, mountId);
+    const merged = join(layerDir, "merged");
+    const record = this.mountRecord(id);
+    const overlay = buildOverlayMount({
+      root,
+      lower,
+      upper: `${mountId}/diff`,
+      work: `${mountId}/work`,
+      target: `${mountId}/merged`,
+      indexOff: await exists("/sys/module/overlay/parameters/index"),
+    });
+    const rootfsOverlay: RootfsOverlay =
+      overlay.cwd === undefined
+        ? { options: overlay.options }
+        : { options: overlay.options, cwd: overlay.cwd };
+    const placeholders = await missingPlaceholders(overlayLayerDirs(rootfsOverlay));
+    const upper = join(layerDir, "diff");
+    const mountCommands = [
+      ...layerCommands({
+        overlayRoot: root,
+        record,
+        mountId,
+        link,
+        parentChainId: image.top.chainId,
+        parentCacheId: image.top.cacheId,
+        lower,
+      }),
+      ...placeholderCommands(upper, placeholders.missing, placeholders.makeEtc),
+      ...(placeholders.makeEtc && placeholders.etc
+        ? [
+            `chmod ${(placeholders.etc.mode & 0o7777).toString(8)} ${join(upper, "etc")}`,
+            ...(placeholders.etc.uid || placeholders.etc.gid
+              ? [`chown ${placeholders.etc.uid}:${placeholders.etc.gid} ${join(upper, "etc")}`]
+              : []),
+          ]
+        : []),
+      overlayMountCommand(overlay.options, merged, overlay.cwd),
+    ];
+
+    // the cgroup manager on a filesystem that only records: the exact mkdir/echo a create would do
+    const cgroups = await this.cgroups();
+    const effects: CgroupEffect[] = [];
+    const dryCgroups = await openCgroupManager({
+      root: cgroups.root,
+      parent: cgroups.parent,
+      mode: cgroups.mode,
+      fs: dryRunCgroupFs(),
+      observer: (effect) => effects.push(effect),
+    });
+    const group = await createGroup(dryCgroups, id, limits, options.memorySwap === undefined);
+    const cgroupDirs = Object.values(group.paths) as string[];
+
+    let netns: string | undefined;
+    let netNote: string;
+    if (network === "none") {
+      netNote = "a new, empty network namespace (unshare --net, in exec)";
+    } else if (network === "host") {
+      netNote = "the host's network namespace (no --net in exec)";
+    } else if (network.startsWith("ns:")) {
+      netns = join(this.options.network?.netnsRoot ?? "/run/netns", network.slice(3));
+      if (!(await exists(netns))) {
+        throw new ContainerError(
+          "NETNS_NOT_FOUND",
+          `network namespace ${netns} does not exist: create it with 'ip netns add ${network.slice(3)}' first`,
+        );
+      }
+      netNote = `joins the named namespace ${netns} (nsenter --net, in exec)`;
+    } else {
+      netNote = `network '${network}' is attached at run time; the bridge's onCommand shows its ip/iptables commands`;
+    }
+
+    const dir = this.states.dir(id);
+    const hostEtc = this.options.hostEtc ?? "/etc";
+    const hostNetwork = network === "host";
+    const etcFiles = [
+      { path: join(dir, "hostname"), content: `${hostname}\n` },
+      {
+        path: join(dir, "hosts"),
+        content: containerHosts(
+          { hostname, hostNetwork },
+          await readFile(join(hostEtc, "hosts"), "utf8").catch(() => undefined),
+        ),
+      },
+      {
+        path: join(dir, "resolv.conf"),
+        content: containerResolvConf(
+          await readFile(join(hostEtc, "resolv.conf"), "utf8").catch(() => ""),
+          hostNetwork,
+        ),
+      },
+    ];
+    // buildLaunchSpec wants an existing rootfs directory: the image's top layer stands in for the
+    // merged dir the plan only names (users are looked up through the overlay's layers either way)
+    const specIn = buildLaunchSpec(image.config, {
+      rootfs: join(root, image.top.cacheId, "diff"),
+      rootfsOverlay,
+      ...(options.args !== undefined ? { args: options.args } : {}),
+      ...(options.entrypoint !== undefined ? { entrypoint: options.entrypoint } : {}),
+      env,
+      ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
+      ...(options.user !== undefined ? { user: options.user } : {}),
+      hostname,
+      tty: false,
+      interactive: false,
+      ...(netns ? { netns } : {}),
+      cgroupProcs: cgroupDirs.map((d) => join(d, "cgroup.procs")),
+      readonlyRootfs: options.readOnly ?? false,
+      // stand-ins too (it checks they are files); the bind sources are set to the planned files below
+      hostsFile: join(root, image.top.cacheId, "link"),
+      hostnameFile: join(root, image.top.cacheId, "link"),
+      resolvConfFile: join(root, image.top.cacheId, "link"),
+    });
+    const etcSource: Record<string, string> = {
+      "/etc/hosts": join(dir, "hosts"),
+      "/etc/hostname": join(dir, "hostname"),
+      "/etc/resolv.conf": join(dir, "resolv.conf"),
+    };
+    const spec = {
+      ...specIn,
+      rootfs: merged,
+      mounts: specIn.mounts.map((m) => {
+        const source = etcSource[m.destination];
+        return source ? { ...m, source } : m;
+      }),
+    };
+    const remove = options.rm ?? false;
+    const steps: ExplainedStep[] = [
+      {
+        step: "resolve",
+        commands: [],
+        note: `image '${options.image}' is ${image.id}; its top layer ${image.top.chainId} is overlay2/${image.top.cacheId}`,
+      },
+      {
+        step: "mount",
+        commands: mountCommands,
+        note: "the container layer, then the overlay (strata's helper mounts it with these options inside the container's own mount namespace; by hand it is mounted on the host)",
+      },
+      { step: "cgroup", commands: cgroupCommands(effects, id) },
+      { step: "netns", commands: [], note: netNote },
+      {
+        step: "exec",
+        commands: execCommands({
+          helper: toHelperSpec(spec),
+          ...(netns ? { netns } : {}),
+          hostNetwork,
+          etcFiles,
+        }),
+        note: "PID 1 joins the cgroup, unshares mount/uts/ipc/cgroup/net, mounts /proc, /dev, /sys and the /etc files, pivots into the overlay and execs the command",
+      },
+      {
+        step: "teardown",
+        commands: teardownCommands({
+          cgroupDirs,
+          merged,
+          ...(remove ? { layer: { overlayRoot: root, mountId, link, record }, stateDir: dir } : {}),
+        }),
+        note: remove
+          ? "after the container's last process is gone"
+          : "after the container's last process is gone (without --rm the layer stays until 'strata rm')",
+      },
+    ];
+    return {
+      id,
+      name,
+      imageId: image.id,
+      hostname,
+      layerDir,
+      mountId,
+      link,
+      cgroupDirs,
+      steps,
+      script: renderScript(steps),
+    };
   }
 
   /**
@@ -636,7 +970,11 @@ export class ContainerRuntime {
   }
 
   /** Everything before the launch; on failure what was made is torn down and removed. */
-  private async prepare(options: RunOptions, deferAttach = false): Promise<Prepared> {
+  private async prepare(
+    options: RunOptions,
+    deferAttach = false,
+    hooks: PrepareHooks = {},
+  ): Promise<Prepared> {
     // Validate everything that can be validated before creating anything.
     if (options.name !== undefined) assertContainerName(options.name);
     const network = options.network ?? this.defaultNetwork();
@@ -657,8 +995,8 @@ export class ContainerRuntime {
     env.push(...(options.env ?? []));
     const image = await this.resolveImage(options);
 
-    const id = newContainerId();
-    const name = options.name ?? generateName();
+    const id = hooks.ids?.id ?? newContainerId();
+    const name = options.name ?? hooks.name ?? generateName();
     const hostname = options.hostname ?? (network === "host" ? hostHostname() : id.slice(0, 12));
     await this.states.reserveName(name, id);
     const state: ContainerState = {
@@ -688,8 +1026,17 @@ export class ContainerRuntime {
       const cgroups = await this.cgroups();
       state.cgroup = { parent: cgroups.parent, paths: {} };
       state.network = { mode: network };
-      await this.createLayer(state, image);
+      const trace = options.trace;
+      const layerStart = performance.now();
+      await this.createLayer(state, image, hooks.ids?.mountId);
       const mount = state.mount as NonNullable<ContainerState["mount"]>;
+      if (hooks.beforeSetup) {
+        hooks.beforeSetup((await readFile(join(this.overlayRoot, mount.id, "link"), "utf8")).trim());
+      }
+      const mountTimed = <T>(p: Promise<T>): Promise<T> =>
+        trace
+          ? p.finally(() => trace.record("mount", layerStart - trace.origin, performance.now() - layerStart))
+          : p;
       const merged = mount.merged;
       // The builtin helper mounts the overlay itself in the container's mount namespace: no mount and
       // umount spawns, and nothing on the host to unmount or leak. An injected mounter (tests) and the
@@ -698,39 +1045,45 @@ export class ContainerRuntime {
       let overlay: RootfsOverlay | undefined;
       let etc: EtcFiles | undefined;
       const steps = await Promise.allSettled([
-        runtime === "builtin" && !this.options.mounter
-          ? layerMount({ root: this.overlayRoot, id: mount.id }).then(async (m) => {
-              await mkdir(merged, { recursive: true, mode: 0o700 });
-              overlay = m.cwd === undefined ? { options: m.options } : { options: m.options, cwd: m.cwd };
-              // mounted for the container's lifetime, in its namespace (teardown finds nothing on the host)
-              mount.mounted = true;
-            })
-          : mountLayer({
-              root: this.overlayRoot,
-              id: mount.id,
-              ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
-            }).then(() => {
-              mount.mounted = true;
-            }),
-        createGroup(cgroups, id, limits, options.memorySwap === undefined).then((g) => {
-          group = g;
-          (state.cgroup as NonNullable<ContainerState["cgroup"]>).paths = { ...g.paths } as Record<
-            string,
-            string
-          >;
-        }),
+        mountTimed(
+          runtime === "builtin" && !this.options.mounter
+            ? layerMount({ root: this.overlayRoot, id: mount.id }).then(async (m) => {
+                await mkdir(merged, { recursive: true, mode: 0o700 });
+                overlay = m.cwd === undefined ? { options: m.options } : { options: m.options, cwd: m.cwd };
+                // mounted for the container's lifetime, in its namespace (teardown finds nothing on the host)
+                mount.mounted = true;
+              })
+            : mountLayer({
+                root: this.overlayRoot,
+                id: mount.id,
+                ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
+              }).then(() => {
+                mount.mounted = true;
+              }),
+        ),
+        timed(trace, "cgroup", () => createGroup(cgroups, id, limits, options.memorySwap === undefined)).then(
+          (g) => {
+            group = g;
+            (state.cgroup as NonNullable<ContainerState["cgroup"]>).paths = { ...g.paths } as Record<
+              string,
+              string
+            >;
+          },
+        ),
         (deferAttach
           ? Promise.resolve<NetworkAttachment>({ mode: network })
-          : attachNetwork(
-              {
-                containerId: id,
-                name,
-                mode: network,
-                hostname,
-                ...(options.publish?.length ? { publish: options.publish } : {}),
-                pid: process.pid,
-              },
-              this.networkOptions,
+          : timed(trace, "netns", () =>
+              attachNetwork(
+                {
+                  containerId: id,
+                  name,
+                  mode: network,
+                  hostname,
+                  ...(options.publish?.length ? { publish: options.publish } : {}),
+                  pid: process.pid,
+                },
+                this.networkOptions,
+              ),
             )
         ).then(async (attachment) => {
           state.network = attachment;
@@ -786,7 +1139,27 @@ export class ContainerRuntime {
     let status: ExitStatus | undefined;
     let oomKilled = false;
     let failure: unknown;
+    const execStart = performance.now();
     try {
+      if (io.explain) {
+        const etcFiles = [];
+        for (const file of ["hostname", "hosts", "resolv.conf"]) {
+          const path = join(dir, file);
+          const content = await readFile(path, "utf8").catch(() => undefined);
+          if (content !== undefined) etcFiles.push({ path, content });
+        }
+        const netns = spec.netns;
+        io.explain(
+          "exec",
+          execCommands({
+            helper: toHelperSpec(spec),
+            ...(netns && !netns.startsWith("/proc/") ? { netns } : {}),
+            hostNetwork: state.network?.mode === "host",
+            etcFiles,
+          }),
+          "PID 1 joins the cgroup, unshares mount/uts/ipc/cgroup/net, mounts /proc, /dev, /sys and the /etc files, pivots into the overlay and execs the command",
+        );
+      }
       const launcher = this.options.launcher ?? launch;
       const proc = await launcher(spec, {
         stdio: io.stdio,
@@ -820,6 +1193,7 @@ export class ContainerRuntime {
       failure = error;
       if (status === undefined) io.onFailure?.(error);
     }
+    io.trace?.record("exec", execStart - io.trace.origin, performance.now() - execStart);
 
     // Tear down whatever exists, whether the container ran or setup failed half-way.
     state.status = "exited";
@@ -833,16 +1207,17 @@ export class ContainerRuntime {
     delete state.pidStart;
     // a container that never started is removed: there is nothing to inspect
     const remove = state.autoRemove || status === undefined;
-    await this.teardown(state, { remove });
+    if (io.explain) io.explain("teardown", await this.teardownExplained(state, remove));
+    await timed(io.trace, "teardown", () => this.teardown(state, { remove }));
     if (failure !== undefined) throw failure;
     const result = status as ExitStatus;
     return { id, name, exitCode: result.exitCode, signal: result.signal, oomKilled, removed: remove };
   }
 
   /** layerdb/mounts/<id>/{mount-id,parent} first, then overlay2/<mountId>, under the store lock (so prune sees it). */
-  private async createLayer(state: ContainerState, image: RunImage): Promise<void> {
+  private async createLayer(state: ContainerState, image: RunImage, fixedMountId?: string): Promise<void> {
     const { top } = image;
-    const mountId = newContainerId();
+    const mountId = fixedMountId ?? newContainerId();
     state.mount = {
       id: mountId,
       parent: top.chainId,
@@ -1121,8 +1496,20 @@ export class ContainerRuntime {
   }
 
   /** `rm [-f]`: a running container needs `force` (it is killed first). */
-  async remove(ref: string, options: { force?: boolean } = {}): Promise<void> {
+  async remove(
+    ref: string,
+    options: { force?: boolean; explain?: Explain; trace?: Trace; dryRun?: boolean } = {},
+  ): Promise<void> {
     const state = await this.resolve(ref);
+    if (options.explain || options.dryRun) {
+      const commands = await this.teardownExplained(state, true);
+      if (this.isRunning(state) && options.force && state.cgroup) {
+        for (const dir of Object.values(state.cgroup.paths))
+          commands.unshift(`echo 1 > ${dir}/cgroup.kill || kill -KILL $(cat ${dir}/cgroup.procs)`);
+      }
+      options.explain?.("teardown", commands);
+      if (options.dryRun) return;
+    }
     if (this.isRunning(state)) {
       if (!options.force) {
         throw new ContainerError(
@@ -1139,7 +1526,30 @@ export class ContainerRuntime {
     delete latest.pid;
     delete latest.pidStart;
     latest.status = "exited";
-    await this.teardown(latest, { remove: true });
+    await timed(options.trace, "teardown", () => this.teardown(latest, { remove: true }));
+  }
+
+  /** `teardown` as commands (the explained run mounted the overlay on the host: it is unmounted). */
+  private async teardownExplained(state: ContainerState, remove: boolean): Promise<string[]> {
+    const mount = state.mount;
+    const link = mount
+      ? (await readFile(join(this.overlayRoot, mount.id, "link"), "utf8").catch(() => "")).trim()
+      : "";
+    return teardownCommands({
+      cgroupDirs: Object.values(state.cgroup?.paths ?? {}),
+      ...(mount ? { merged: mount.merged } : {}),
+      ...(remove && mount
+        ? {
+            layer: {
+              overlayRoot: this.overlayRoot,
+              mountId: mount.id,
+              ...(link ? { link } : {}),
+              record: this.mountRecord(state.id),
+            },
+            stateDir: this.states.dir(state.id),
+          }
+        : {}),
+    });
   }
 
   /**
@@ -1244,6 +1654,35 @@ function runtimeConfigOf(image: ImageConfig): ImageRuntimeConfig {
   if (c.WorkingDir) out.WorkingDir = c.WorkingDir;
   if (c.User) out.User = c.User;
   return out;
+}
+
+/**
+ * What `ensureLayeredPlaceholders` would create, without creating it: the missing /etc files, whether
+ * `etc` itself must be made in the upperdir, and the image's `etc` it copies mode and owner from.
+ */
+async function missingPlaceholders(
+  dirs: string[],
+): Promise<{ missing: string[]; makeEtc: boolean; etc?: { mode: number; uid: number; gid: number } }> {
+  const [upper] = dirs;
+  if (upper === undefined) return { missing: [], makeEtc: false };
+  const find = async (path: string) => {
+    for (const dir of dirs) {
+      const st = await lstat(join(dir, path)).catch(() => undefined);
+      if (st) return st;
+    }
+    return undefined;
+  };
+  const etcStat = await find("etc");
+  if (etcStat && !etcStat.isDirectory()) return { missing: [], makeEtc: false };
+  const missing: string[] = [];
+  for (const name of ["hosts", "hostname", "resolv.conf"])
+    if (!(await find(join("etc", name)))) missing.push(name);
+  const makeEtc = missing.length > 0 && !(await lstat(join(upper, "etc")).catch(() => undefined));
+  return {
+    missing,
+    makeEtc,
+    ...(etcStat ? { etc: { mode: etcStat.mode, uid: etcStat.uid, gid: etcStat.gid } } : {}),
+  };
 }
 
 /** Bind-mount targets for /etc/{hosts,hostname,resolv.conf}; Docker's init layer makes them. */

@@ -77,10 +77,22 @@ layers' uncompressed digests (\`diff_ids\`), the default command and environment
     capture: { name: "IMAGE_ID", pattern: /^([0-9a-f]{64})$/m },
   }),
   $("cat {{ROOT}}/image/overlay2/imagedb/content/sha256/{{IMAGE_ID}}; echo", { expect: ['"diff_ids"'] }),
-  p(`The manifest the registry sent (it names the compressed layer blobs) is kept next to the tag, and the layer
-itself is unpacked once under \`overlay2/\`:`),
+  $("cat {{ROOT}}/image/overlay2/imagedb/content/sha256/{{IMAGE_ID}}; echo", {
+    hidden: true,
+    capture: { name: "DIFF_ID", pattern: /"diff_ids":\["sha256:([0-9a-f]{64})"/ },
+  }),
+  p(`The manifest the registry sent names the config and the compressed layer blobs by digest; strata keeps it
+in imagedb's metadata, and the tag in \`repositories.json\`, as Docker does:`),
+  $("cat {{ROOT}}/image/overlay2/imagedb/metadata/sha256/{{IMAGE_ID}}/strata-manifest; echo", {
+    expect: ['"layers"', '"config"'],
+  }),
   $("cat {{ROOT}}/image/overlay2/repositories.json; echo", { expect: ["library/busybox:latest"] }),
-  $("ls {{ROOT}}/overlay2/", { expect: ["l"] }),
+  p(`Each layer is unpacked once, into \`overlay2/<cache-id>/diff\`; \`layerdb\` maps the layer's chain ID (for a
+base layer, its diff ID) to that directory:`),
+  $("cat {{ROOT}}/image/overlay2/layerdb/sha256/{{DIFF_ID}}/cache-id; echo", {
+    capture: { name: "CACHE_ID", pattern: /^([0-9a-f]{64})$/m },
+  }),
+  $("ls {{ROOT}}/overlay2/{{CACHE_ID}}/diff/", { expect: ["bin", "etc"] }),
 
   h("3. cgroups: limiting a container"),
   p(`Every container gets a cgroup; \`--pids-limit\` sets the pids controller's \`pids.max\`. Start a container

@@ -5,7 +5,9 @@ import { humanDuration, table } from "../format.js";
 
 /** docker's PORTS column: `0.0.0.0:8080->80/tcp`. */
 export function formatPorts(ports: readonly PortMapping[]): string {
-  return ports.map((p) => `${p.hostIp ?? "0.0.0.0"}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(", ");
+  return ports
+    .map((p) => `${p.hostIp ?? "0.0.0.0"}:${p.hostPort}->${p.containerPort}/${p.protocol}`)
+    .join(", ");
 }
 
 /** docker's STATUS column. */
@@ -32,7 +34,11 @@ export interface PsOptions {
 }
 
 /** `strata ps [-a] [-q] [--no-trunc] [--format json]`. */
-export async function psCommand(runtime: ContainerRuntime, options: PsOptions, now = Date.now()): Promise<string> {
+export async function psCommand(
+  runtime: ContainerRuntime,
+  options: PsOptions,
+  now = Date.now(),
+): Promise<string> {
   if (options.format !== undefined && options.format !== "json" && options.format !== "table") {
     throw new UsageError(`--format must be 'table' or 'json' (got '${options.format}')`);
   }

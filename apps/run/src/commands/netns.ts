@@ -23,7 +23,8 @@ export async function netnsAdd(name: string): Promise<void> {
 export async function netnsList(format?: string): Promise<string> {
   checkFormat(format);
   const entries = await listNetns();
-  if (format === "json") return `${JSON.stringify(entries.map((e) => ({ name: e.name, path: e.path, active: e.active })))}\n`;
+  if (format === "json")
+    return `${JSON.stringify(entries.map((e) => ({ name: e.name, path: e.path, active: e.active })))}\n`;
   return entries.map((e) => `${e.name}${e.active ? "" : " (not mounted)"}\n`).join("");
 }
 
@@ -34,7 +35,8 @@ export async function netnsRemove(name: string): Promise<void> {
 
 /** `strata netns exec NAME CMD…`: as `ip netns exec`; resolves with the command's exit code. */
 export async function netnsExec(name: string, argv: string[]): Promise<number> {
-  if (argv.length === 0) throw new UsageError(`netns exec needs a command: strata netns exec ${name} CMD [ARG…]`);
+  if (argv.length === 0)
+    throw new UsageError(`netns exec needs a command: strata netns exec ${name} CMD [ARG…]`);
   const path = netnsPath(name);
   try {
     await access(path);
@@ -80,9 +82,14 @@ export function networkList(network: BridgeNetwork, options: { format?: string; 
   checkFormat(options.format);
   const rows = summaries(network).map((s) => ({ ...s, ID: options.noTrunc ? s.ID : s.ID.slice(0, 12) }));
   if (options.format === "json") {
-    return rows.map((r) => `${JSON.stringify({ ID: r.ID, Name: r.Name, Driver: r.Driver, Scope: r.Scope })}\n`).join("");
+    return rows
+      .map((r) => `${JSON.stringify({ ID: r.ID, Name: r.Name, Driver: r.Driver, Scope: r.Scope })}\n`)
+      .join("");
   }
-  return table([["NETWORK ID", "NAME", "DRIVER", "SCOPE"], ...rows.map((r) => [r.ID, r.Name, r.Driver, r.Scope])]);
+  return table([
+    ["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
+    ...rows.map((r) => [r.ID, r.Name, r.Driver, r.Scope]),
+  ]);
 }
 
 /** `strata network inspect NAME…`: docker's JSON shape (a subset), with the bridge's leases as Containers. */

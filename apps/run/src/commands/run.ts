@@ -1,7 +1,7 @@
 import type { DetachedRunOptions, RunOptions } from "@strata/container";
 import { parseNetworkMode, parsePublish } from "@strata/network";
-import { UsageError } from "../errors.js";
 import { type Opened, openAll, type Settings } from "../context.js";
+import { UsageError } from "../errors.js";
 import { pullCommand } from "./pull.js";
 
 /** `strata run` flags as commander hands them over. */
@@ -64,7 +64,8 @@ export function runOptionsOf(image: string, command: string[], flags: RunFlags):
   if (command.length > 0) options.args = command;
   if (flags.name !== undefined) options.name = flags.name;
   if (flags.entrypoint !== undefined) options.entrypoint = flags.entrypoint === "" ? [] : [flags.entrypoint];
-  if (flags.env?.length) options.env = flags.env.map((e) => (e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`));
+  if (flags.env?.length)
+    options.env = flags.env.map((e) => (e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`));
   if (flags.envFile?.length) options.envFiles = flags.envFile;
   if (flags.workdir !== undefined) options.workdir = flags.workdir;
   if (flags.user !== undefined) options.user = flags.user;
@@ -131,7 +132,30 @@ export async function runCommand(
     io.stdout(`${started.id}\n`);
     return 0;
   }
-  const result = await opened.runtime.run({ ...options, stdio: "inherit", forwardSignals: true });
-  if (result.oomKilled) io.stderr(`strata: container ${result.name} was OOM-killed (memory limit)\n`);
-  return result.exitCode;
+  // @strata/launch forwards signals once it has seen PID 1 start; one arriving earlier (during the pull
+  // or setup, or while that news is still in flight) is held here and delivered on start.
+  const pending: NodeJS.Signals[] = [];
+  let started = false;
+  const hold = (signal: NodeJS.Signals) => {
+    if (!started) pending.push(signal);
+  };
+  for (const signal of HELD_SIGNALS) process.on(signal, hold);
+  try {
+    const result = await opened.runtime.run({
+      ...options,
+      stdio: "inherit",
+      forwardSignals: true,
+      onStart: (container) => {
+        started = true;
+        for (const signal of pending.splice(0)) container.kill(signal);
+      },
+    });
+    if (result.oomKilled) io.stderr(`strata: container ${result.name} was OOM-killed (memory limit)\n`);
+    return result.exitCode;
+  } finally {
+    for (const signal of HELD_SIGNALS) process.off(signal, hold);
+  }
 }
+
+/** What `strata run` passes on to the container (launch's list; SIGINT also aborts a pull). */
+const HELD_SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];

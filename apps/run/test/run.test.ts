@@ -1,0 +1,394 @@
+// `strata run|ps|stop|rm|gc|netns|network` through the real CLI, as root, against a local registry,
+// with its own bridge (strun0), subnet, cgroup parent, netns and veth prefixes so nothing shared is touched.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { BridgeNetwork } from "@strata/network";
+import {
+  assertNoLeaks,
+  buildImage,
+  busyboxRootfs,
+  describePrivileged,
+  findLeaks,
+  freePort,
+  pushImage,
+  type RegistryHandle,
+  startRegistry,
+} from "@strata/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runErrorExit } from "../src/commands/run.js";
+import { BIN, type CliResult, cleanup, collect } from "./cli-helpers.js";
+
+/** Not cli.test.ts's `strata-test-run-`: the files run in parallel and check their own leaks. */
+const PREFIX = "strata-test-runc-";
+
+const BRIDGE = "strun0";
+const VETH_PREFIX = "strun";
+const SUBNET = "10.231.0.0/24";
+const CHAIN_SUFFIX = "-TRUN";
+const NS_PREFIX = "strata-test-runc-c-";
+
+describe("run exit codes (docker's convention)", () => {
+  it.each([
+    [{ code: "COMMAND_NOT_FOUND" }, 127],
+    [{ code: "COMMAND_NOT_EXECUTABLE" }, 126],
+    [{ code: "IMAGE_NOT_FOUND" }, 125],
+    [new Error("anything else"), 125],
+  ])("%o → %d", (error, code) => {
+    expect(runErrorExit(error)).toBe(code);
+  });
+});
+
+describePrivileged(
+  "strata run and the container verbs",
+  () => {
+    let registry: RegistryHandle;
+    let dir: string;
+    let image: string;
+    let env: NodeJS.ProcessEnv;
+    const children = new Set<ChildProcess>();
+
+    const network = () =>
+      new BridgeNetwork({
+        bridge: BRIDGE,
+        subnet: SUBNET,
+        chainSuffix: CHAIN_SUFFIX,
+        vethPrefix: VETH_PREFIX,
+        netnsPrefix: NS_PREFIX,
+        stateDir: path.join(dir, "net"),
+      });
+
+    /** The CLI with the test's root as an argument (so leak checks find leftover strata processes). */
+    function start(args: string[], stdin: "ignore" | "pipe" = "ignore"): ChildProcess {
+      const child = spawn(process.execPath, [BIN, "--root", path.join(dir, "root"), ...args], {
+        env,
+        stdio: [stdin, "pipe", "pipe"],
+      });
+      children.add(child);
+      child.once("exit", () => children.delete(child));
+      return child;
+    }
+    const cli = (...args: string[]): Promise<CliResult> => collect(start(args));
+    /** Resolves once the output contains `text`. */
+    const waitFor = (child: ChildProcess, text: string) =>
+      new Promise<void>((resolve, reject) => {
+        let seen = "";
+        child.stdout?.on("data", (c: Buffer) => {
+          seen += c.toString();
+          if (seen.includes(text)) resolve();
+        });
+        child.once("exit", () => reject(new Error(`exited before printing '${text}': ${seen}`)));
+      });
+    async function waitRunning(name: string): Promise<void> {
+      for (let i = 0; i < 200; i++) {
+        const ps = await cli("ps", "--format", "json");
+        if (ps.stdout.includes(`"Names":"${name}"`)) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`container ${name} never showed up in ps`);
+    }
+
+    beforeAll(async () => {
+      dir = await mkdtemp(path.join(tmpdir(), PREFIX));
+      registry = await startRegistry();
+      const built = buildImage({ layers: [await busyboxRootfs()], config: { Cmd: ["/bin/sh"] } });
+      await pushImage(registry, "test/busybox", "latest", built);
+      image = `${registry.host}/test/busybox:latest`;
+      env = {
+        ...process.env,
+        STRATA_CGROUP_PARENT: `${PREFIX}cg`,
+        STRATA_BRIDGE: BRIDGE,
+        STRATA_SUBNET: SUBNET,
+        STRATA_CHAIN_SUFFIX: CHAIN_SUFFIX,
+        STRATA_VETH_PREFIX: VETH_PREFIX,
+        STRATA_NETNS_PREFIX: NS_PREFIX,
+        STRATA_NETWORK_STATE_DIR: path.join(dir, "net"),
+      };
+      delete env.STRATA_ROOT;
+    }, 60_000);
+
+    afterAll(async () => {
+      for (const child of children) child.kill("SIGKILL");
+      if (dir) {
+        await cli("gc").catch(() => undefined);
+        const ps = await cli("ps", "-a", "-q");
+        for (const id of ps.stdout.split("\n").filter(Boolean)) await cli("rm", "-f", id);
+        await cli("gc").catch(() => undefined);
+        await network()
+          .destroy()
+          .catch(() => undefined);
+      }
+      for (const ns of ["ns1", "ns2"]) {
+        if (existsSync(`/run/netns/${PREFIX}${ns}`)) execFileSync("ip", ["netns", "del", `${PREFIX}${ns}`]);
+      }
+      await registry?.stop();
+      if (dir) await cleanup(dir);
+      await assertNoLeaks(PREFIX, { linkPrefix: VETH_PREFIX });
+    }, 60_000);
+
+    it("pulls a missing image, prints the output and exits with the container's code (bridge by default)", async () => {
+      const r = await cli("run", "--rm", image, "sh", "-c", "echo hi; exit 3");
+      expect(r.stdout).toBe("hi\n");
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain(`Unable to find image '${image}' locally`);
+      expect(r.stderr).toContain("Pull complete");
+      const images = await cli("images");
+      expect(images.stdout).toContain(`${registry.host}/test/busybox`);
+    }, 60_000);
+
+    it("--pids-limit 2 prevents a third process", async () => {
+      const r = await cli(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pids-limit",
+        "2",
+        image,
+        "sh",
+        "-c",
+        "sleep 1 & sleep 1 & wait; echo done",
+      );
+      expect(r.stderr).toContain("can't fork");
+      expect(r.stdout).not.toContain("done");
+      expect(r.code).not.toBe(0);
+    }, 30_000);
+
+    it("applies --hostname, -e, --env-file, -w and -u", async () => {
+      const envFile = path.join(dir, "env");
+      await writeFile(envFile, "FROMFILE=yes\n# comment\n");
+      const r = await cli(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--hostname",
+        "box1",
+        "-e",
+        "FOO=bar",
+        "--env-file",
+        envFile,
+        "-w",
+        "/tmp",
+        "-u",
+        "app",
+        image,
+        "sh",
+        "-c",
+        'hostname; echo "$FOO $FROMFILE"; pwd; id -un',
+      );
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toBe("box1\nbar yes\n/tmp\napp\n");
+      expect(r.code).toBe(0);
+    }, 30_000);
+
+    it("-t gives the container a real terminal (through script's pty)", () => {
+      const command = [process.execPath, BIN, "--root", path.join(dir, "root"), "run", "--rm", "-t"];
+      const quoted = [...command, "--network", "none", image, "sh", "-c", "'tty; echo tty-ok'"].join(" ");
+      const output = execFileSync("script", ["-qec", quoted, "/dev/null"], { env, encoding: "utf8" });
+      expect(output).toMatch(/\/dev\/(pts\/\d+|console)/);
+      expect(output).toContain("tty-ok");
+    }, 30_000);
+
+    it("SIGTERM to strata run reaches the container's PID 1", async () => {
+      const child = start([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        image,
+        "sh",
+        "-c",
+        'trap "echo got-term; exit 42" TERM; echo ready; while true; do sleep 0.1; done',
+      ]);
+      const done = collect(child);
+      await waitFor(child, "ready");
+      child.kill("SIGTERM");
+      const r = await done;
+      expect(r.stdout).toContain("got-term");
+      expect(r.code).toBe(42);
+    }, 30_000);
+
+    it("reports 125 for strata's own errors and 127 for a missing command", async () => {
+      const bad = await cli("run", "--rm", "--bogus", image, "true");
+      expect(bad.code).toBe(125);
+      expect(bad.stderr).toContain("(USAGE)");
+      const badMemory = await cli("run", "--rm", "--network", "none", "--memory", "lots", image, "true");
+      expect(badMemory.code).toBe(125);
+      expect(badMemory.stderr).toContain("(INVALID_OPTION)");
+      const missing = await cli("run", "--rm", "--network", "none", image, "nosuchcommand");
+      expect(missing.code).toBe(127);
+      expect(missing.stderr).toContain("(COMMAND_NOT_FOUND)");
+      const publishWithoutBridge = await cli(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-p",
+        "80:80",
+        image,
+        "true",
+      );
+      expect(publishWithoutBridge.code).toBe(125);
+    }, 30_000);
+
+    it("run -d, ps, stop, ps -a, rm", async () => {
+      const d = await cli("run", "-d", "--name", "sleeper", image, "sleep", "100");
+      expect(d.stderr).toBe("");
+      expect(d.code).toBe(0);
+      const id = d.stdout.trim();
+      expect(id).toMatch(/^[0-9a-f]{64}$/);
+      const ps = await cli("ps");
+      expect(ps.stdout.split("\n")[0]).toMatch(
+        /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/,
+      );
+      expect(ps.stdout).toContain(id.slice(0, 12));
+      expect(ps.stdout).toMatch(/Up .* sleeper/);
+      const json = JSON.parse((await cli("ps", "--format", "json")).stdout.trim().split("\n")[0] ?? "{}");
+      expect(json).toMatchObject({ ID: id.slice(0, 12), Names: "sleeper", State: "running" });
+      const stop = await cli("stop", "-t", "1", "sleeper");
+      expect(stop.stdout).toBe("sleeper\n");
+      expect(stop.code).toBe(0);
+      expect((await cli("ps")).stdout).not.toContain("sleeper");
+      const all = await cli("ps", "-a", "--no-trunc");
+      expect(all.stdout).toMatch(new RegExp(`${id}.*Exited \\(137\\).*sleeper`));
+      const rm = await cli("rm", "sleeper");
+      expect(rm.stdout).toBe("sleeper\n");
+      expect((await cli("ps", "-a")).stdout).not.toContain("sleeper");
+      const again = await cli("rm", "sleeper");
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain("(CONTAINER_NOT_FOUND)");
+    }, 60_000);
+
+    it("gc after kill -9 of strata run leaves no mount, cgroup, process, netns or veth", async () => {
+      const child = start(["run", "--rm", "--name", "victim", image, "sleep", "100"]);
+      const done = collect(child);
+      await waitRunning("victim");
+      const ps = JSON.parse((await cli("ps", "--no-trunc", "--format", "json")).stdout.trim()) as {
+        ID: string;
+      };
+      const id = ps.ID;
+      const state = JSON.parse(
+        await readFile(path.join(dir, "root", "containers", id, "state.json"), "utf8"),
+      );
+      expect(state.pid).toBeGreaterThan(0);
+      child.kill("SIGKILL");
+      await done;
+      const gc = await cli("gc");
+      expect(gc.code).toBe(0);
+      expect(gc.stdout).toContain(`removed container ${id.slice(0, 12)}`);
+      // gone, or a zombie waiting for whoever inherited it (it no longer runs)
+      const stat = await readFile(`/proc/${state.pid}/stat`, "utf8").catch(() => "");
+      expect(stat === "" || / Z /.test(stat.slice(stat.lastIndexOf(")")))).toBe(true);
+      expect((await cli("ps", "-a")).stdout).not.toContain("victim");
+      expect(await network().leases()).toEqual([]);
+      const leaks = await findLeaks(PREFIX, { linkPrefix: VETH_PREFIX });
+      // the temp dir (store root) and the bridge stay until afterAll
+      expect(leaks.filter((l) => l.kind !== "tmp" && l.name !== BRIDGE)).toEqual([]);
+      const leftovers = await readdir(path.join(dir, "root", "containers"));
+      expect(leftovers).toEqual([]);
+      const mounts = await readFile("/proc/self/mountinfo", "utf8");
+      expect(mounts).not.toContain(dir);
+    }, 60_000);
+
+    it("netns add/ls/exec/rm interoperates with ip netns", async () => {
+      const a = `${PREFIX}ns1`;
+      const b = `${PREFIX}ns2`;
+      expect((await cli("netns", "add", a)).code).toBe(0);
+      expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).toContain(a);
+      execFileSync("ip", ["netns", "add", b]);
+      const ls = await cli("netns", "ls");
+      expect(ls.stdout.split("\n")).toEqual(expect.arrayContaining([a, b]));
+      const json = JSON.parse((await cli("netns", "ls", "--format", "json")).stdout) as { name: string }[];
+      expect(json.map((e) => e.name)).toEqual(expect.arrayContaining([a, b]));
+      const exec = await cli("netns", "exec", b, "ip", "-o", "link", "show");
+      expect(exec.code).toBe(0);
+      expect(exec.stdout).toContain("lo:");
+      expect(exec.stdout).not.toContain("eth0");
+      const status = await cli("netns", "exec", a, "sh", "-c", "exit 7");
+      expect(status.code).toBe(7);
+      expect(execFileSync("ip", ["netns", "exec", a, "ip", "-o", "link"], { encoding: "utf8" })).toContain(
+        "lo:",
+      );
+      execFileSync("ip", ["netns", "del", a]);
+      expect((await cli("netns", "rm", b)).code).toBe(0);
+      expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toContain(`${PREFIX}ns`);
+      const missing = await cli("netns", "exec", a, "true");
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain("(NETNS_NOT_FOUND)");
+    }, 30_000);
+
+    it("publishes ports to 127.0.0.1 and lets two containers reach each other by address", async () => {
+      const [p1, p2] = [await freePort(), await freePort()];
+      const httpd =
+        "mkdir -p /www && echo hello-$(hostname) > /www/index.html && echo serving && exec httpd -f -p 80 -h /www";
+      const web = start([
+        "run",
+        "--rm",
+        "--name",
+        "web",
+        "--hostname",
+        "web",
+        "-p",
+        `127.0.0.1:${p1}:80`,
+        "-p",
+        `${p2}:80/tcp`,
+        image,
+        "sh",
+        "-c",
+        httpd,
+      ]);
+      const webDone = collect(web);
+      await waitFor(web, "serving");
+      await waitRunning("web");
+      const ps = await cli("ps");
+      expect(ps.stdout).toContain(`127.0.0.1:${p1}->80/tcp`);
+      expect(ps.stdout).toContain(`0.0.0.0:${p2}->80/tcp`);
+      const get = async (port: number) => {
+        for (let i = 0; ; i++) {
+          try {
+            return await (await fetch(`http://127.0.0.1:${port}/`)).text();
+          } catch (error) {
+            if (i > 50) throw error;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+      };
+      expect(await get(p1)).toBe("hello-web\n");
+      expect(await get(p2)).toBe("hello-web\n");
+
+      const inspect = JSON.parse((await cli("network", "inspect", "bridge")).stdout) as {
+        Containers: Record<string, { Name: string; IPv4Address: string }>;
+        IPAM: { Config: { Subnet: string }[] };
+      }[];
+      expect(inspect[0]?.IPAM.Config[0]?.Subnet).toBe(SUBNET);
+      const entry = Object.values(inspect[0]?.Containers ?? {}).find((c) => c.Name === "web");
+      const address = entry?.IPv4Address.split("/")[0];
+      expect(address).toMatch(/^10\.231\.0\.\d+$/);
+      const client = await cli("run", "--rm", image, "wget", "-qO-", `http://${address}/`);
+      expect(client.stdout).toBe("hello-web\n");
+      expect(client.code).toBe(0);
+
+      expect((await cli("stop", "-t", "1", "web")).stdout).toBe("web\n");
+      expect((await webDone).code).toBe(137); // httpd has no SIGTERM handler as PID 1: killed after 1 s
+      expect(await network().leases()).toEqual([]);
+    }, 60_000);
+
+    it("network ls lists bridge, host and none; --format json", async () => {
+      const ls = await cli("network", "ls");
+      expect(ls.stdout).toMatch(/^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE\n/);
+      expect(ls.stdout).toMatch(/bridge\s+bridge\s+local/);
+      const json = (await cli("network", "ls", "--format", "json")).stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { Name: string });
+      expect(json.map((n) => n.Name)).toEqual(["bridge", "host", "none"]);
+      const missing = await cli("network", "inspect", "nope");
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain("(NETWORK_NOT_FOUND)");
+    });
+  },
+  { commands: ["ip", "iptables", "script"] },
+);
