@@ -6,7 +6,10 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { build } from "rolldown";
 
-const out = fileURLToPath(new URL("../../node_modules/.cache/strata-bench-store/", import.meta.url));
+// STRATA_BUNDLE_OUT (a directory ending in "/") overrides the output directory (run.sh's BASELINE).
+const out =
+  process.env.STRATA_BUNDLE_OUT ??
+  fileURLToPath(new URL("../../node_modules/.cache/strata-bench-store/", import.meta.url));
 await mkdir(out, { recursive: true });
 await build({
   input: fileURLToPath(new URL("../../apps/run/src/main.ts", import.meta.url)),

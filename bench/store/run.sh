@@ -7,6 +7,8 @@
 # usage: run.sh            (as root; talks only to 127.0.0.1)
 # Env: BENCH_DIR (/tmp/strata-bench-store)  REG_PORT (5055)  RUNS (8 rounds)
 #      KEEP=1 keep the scratch tmpfs and registry data
+#      BASELINE=<git rev>  also run "strata-base": the current tree with packages/layer-unpack and
+#        packages/image-store as of that commit, interleaved in the same rounds (before/after in one run)
 # Outputs: $BENCH_DIR/results/{times.tsv,summary.md}
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,6 +58,24 @@ mkdir -p "$S"
 mountpoint -q "$S" || mount -t tmpfs -o size=8g,mode=0755 strata-bench-store "$S"
 log "bundling strata (rolldown, from sources)"
 STRATA="node $(node "$HERE/bundle.mjs") --root $S/strata"
+STRATA_BASE=""
+if [[ -n ${BASELINE:-} ]]; then
+  log "bundling strata-base: the current tree with layer-unpack and image-store at $BASELINE"
+  B=$BENCH/baseline-src
+  rm -rf "$B" && mkdir -p "$B/node_modules/@strata"
+  (cd "$REPO" && tar -c --exclude=node_modules --exclude=.git apps packages bench tsconfig.base.json package.json) | tar -x -C "$B"
+  for pkg in layer-unpack image-store; do
+    rm -rf "$B/packages/$pkg/src"
+    git -C "$REPO" archive "$BASELINE" "packages/$pkg/src" | tar -x -C "$B"
+  done
+  for e in "$REPO"/node_modules/* "$REPO"/node_modules/.bin; do
+    [[ $(basename "$e") == @strata ]] || ln -s "$e" "$B/node_modules/"
+  done
+  for l in "$REPO"/node_modules/@strata/*; do
+    ln -s "$B/$(readlink "$l" | sed 's|^\.\./\.\./||')" "$B/node_modules/@strata/$(basename "$l")"
+  done
+  STRATA_BASE="node $(STRATA_BUNDLE_OUT="$BENCH/baseline-bundle/" node "$B/bench/store/bundle.mjs") --root $S/strata"
+fi
 
 cat > "$S/reset" <<RESET
 #!/usr/bin/env bash
@@ -78,13 +98,15 @@ $PODMAN pull -q --tls-verify=false "$REG/$IMG" >/dev/null
 # Interleaved rounds: every round runs each tool once (cold, after its reset), so load changes on this
 # shared machine hit all tools alike; hyperfine would run one tool's runs back to back.
 TOOLS=(strata podman skopeo-umoci curl-pigz-tar)
+[[ -n $STRATA_BASE ]] && TOOLS=(strata-base strata podman skopeo-umoci curl-pigz-tar)
 declare -A CMD=(
+  [strata-base]="$STRATA_BASE pull -q $REG/$IMG"
   [strata]="$STRATA pull -q $REG/$IMG"
   [podman]="$PODMAN pull -q --tls-verify=false $REG/$IMG"
   [skopeo-umoci]="skopeo copy --quiet --src-tls-verify=false docker://$REG/$IMG oci:$S/oci:tag && umoci unpack --image $S/oci:tag $S/bundle"
   [curl-pigz-tar]="$PEERLIB/pull-curl-tar.sh $REG ${IMG%%:*} ${IMG##*:} $S/curl/rootfs pigz"
 )
-declare -A RESET=([strata]=strata [podman]=podman [skopeo-umoci]=skopeo [curl-pigz-tar]=curl)
+declare -A RESET=([strata-base]=strata [strata]=strata [podman]=podman [skopeo-umoci]=skopeo [curl-pigz-tar]=curl)
 printf 'round\ttool\tseconds\tmax_rss_kb\tloadavg1\n' > "$RES/times.tsv"
 for round in $(seq 0 "$RUNS"); do   # round 0 is the warm-up, not recorded
   log "round $round/$RUNS"
@@ -108,6 +130,7 @@ ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN {printf "%.2f", a/b}'
   echo "|---|---:|---:|---:|"
   for t in "${TOOLS[@]}"; do read -r m lo hi <<<"$(stat_of "$t")"; echo "| $t | $m | $lo | $hi |"; done
   echo
+  [[ -n $STRATA_BASE ]] && echo "- strata-base ($BASELINE) / podman: $(ratio strata-base podman); / floor: $(ratio strata-base curl-pigz-tar); strata / strata-base: $(ratio strata strata-base)"
   echo "- strata / podman: $(ratio strata podman) (target <= 0.5)"
   echo "- strata / skopeo+umoci: $(ratio strata skopeo-umoci)"
   echo "- strata / curl|pigz|tar floor: $(ratio strata curl-pigz-tar) (target <= 1.25)"

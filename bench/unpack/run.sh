@@ -5,6 +5,9 @@
 # reported. Targets: a directory on disk (/var/tmp) and on tmpfs (/dev/shm, no disk noise).
 # Needs root (both tools preserve owners), node, GNU tar, zstd and pigz.
 # Usage: RUNS=3 bench/unpack/run.sh [source dirs...]
+#   CASES="tmpfs:tar tmpfs:gzip"  measure only these (default: all five target:format cases)
+#   BASELINE=<git rev>            also measure layer-unpack as of that commit, interleaved in the same
+#                                 runs (before/after from one run, the only fair comparison here)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -26,6 +29,21 @@ for pkg in oci-types layer-unpack; do
 done
 for dep in zod fzstd zstd-napi; do ln -s "$repo/node_modules/$dep" "$mods/$dep"; done
 export STRATA_UNPACK_DIST="$mods/@strata/layer-unpack/dist/index.js"
+baseline="${BASELINE:-}"
+if [ -n "$baseline" ]; then
+  echo "building layer-unpack and oci-types as of $baseline"
+  mkdir -p "$work/base-src" "$work/base/node_modules/@strata"
+  git -C "$repo" archive "$baseline" packages/oci-types packages/layer-unpack tsconfig.base.json | tar -x -C "$work/base-src"
+  ln -s "$repo/node_modules" "$work/base-src/node_modules" # type roots for the build
+  for pkg in oci-types layer-unpack; do
+    mkdir -p "$work/base/node_modules/@strata/$pkg"
+    cp "$work/base-src/packages/$pkg/package.json" "$work/base/node_modules/@strata/$pkg/"
+    (cd "$repo" && npx tsc -p "$work/base-src/packages/$pkg/tsconfig.build.json" \
+      --outDir "$work/base/node_modules/@strata/$pkg/dist" --noCheck --declaration false --sourceMap false \
+      --rootDir "$work/base-src/packages/$pkg/src")
+  done
+  for dep in zod fzstd zstd-napi; do ln -s "$repo/node_modules/$dep" "$work/base/node_modules/$dep"; done
+fi
 
 echo "making the layer from ${sources[*]}"
 tar --format=pax -cf "$work/layer.tar" "${sources[@]}" 2>/dev/null || true
@@ -54,29 +72,39 @@ measure() { # measure <where> <format> <file> <tar flags>
     times["$where $fmt tar"]+="$(seconds tar $flags "$file" -C "$out") "
     rm -rf "$out" && mkdir "$out" && sync
     times["$where $fmt unpack"]+="$(seconds node "$here/extract.mjs" "$file" "$out") "
+    if [ -n "$baseline" ]; then
+      rm -rf "$out" && mkdir "$out" && sync
+      times["$where $fmt base"]+="$(STRATA_UNPACK_DIST="$work/base/node_modules/@strata/layer-unpack/dist/index.js" \
+        seconds node "$here/extract.mjs" "$file" "$out") "
+    fi
   done
   rm -rf "$out"
 }
 
-measure tmpfs tar "$work/layer.tar" "-xf"
-measure tmpfs gzip "$work/layer.tar.gz" "-xzf"
-measure tmpfs zstd "$work/layer.tar.zst" "--zstd -xf"
-measure disk tar "$work/layer.tar" "-xf"
-measure disk gzip "$work/layer.tar.gz" "-xzf"
+cases="${CASES:-tmpfs:tar tmpfs:gzip tmpfs:zstd disk:tar disk:gzip}"
+declare -A file=([tar]="$work/layer.tar" [gzip]="$work/layer.tar.gz" [zstd]="$work/layer.tar.zst")
+declare -A flags=([tar]="-xf" [gzip]="-xzf" [zstd]="--zstd -xf")
+for c in $cases; do
+  measure "${c%%:*}" "${c##*:}" "${file[${c##*:}]}" "${flags[${c##*:}]}"
+done
 
 echo
 echo "entries: $entries, runs: $runs (interleaved), load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| target | layer | tool | median s | best s | files/s (median) | files/s (best) |"
 echo "|---|---|---|---|---|---|---|"
-for key in "tmpfs tar" "tmpfs gzip" "tmpfs zstd" "disk tar" "disk gzip"; do
-  for tool in tar unpack; do
+tools="tar unpack"
+[ -n "$baseline" ] && tools="tar base unpack"
+for c in $cases; do
+  key="${c%%:*} ${c##*:}"
+  for tool in $tools; do
     read -r -a ts <<<"${times["$key $tool"]}"
     sorted=($(printf '%s\n' "${ts[@]}" | sort -g))
     median="${sorted[$(((${#sorted[@]} - 1) / 2))]}"
     best="${sorted[0]}"
     name="GNU tar"
     [ "$tool" = unpack ] && name="layer-unpack"
+    [ "$tool" = base ] && name="layer-unpack @ $baseline"
     printf '| %s | %s | %s | %.2f | %.2f | %.0f | %.0f |\n' ${key} "$name" "$median" "$best" \
       "$(awk -v n="$entries" -v t="$median" 'BEGIN { print n / t }')" \
       "$(awk -v n="$entries" -v t="$best" 'BEGIN { print n / t }')"

@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ContainerRuntime, type ContainerRuntimeOptions, type NetworkAttacher } from "@strata/container";
+import { ContainerRuntime, type ContainerRuntimeOptions } from "@strata/container";
 import { ImageStore } from "@strata/image-store";
-import { BridgeNetwork, type BridgeNetworkOptions, bridgeAttacher } from "@strata/network";
+import { BridgeNetwork, type BridgeNetworkOptions } from "@strata/network";
 
 /** Global settings every container/network verb needs: flags first, then the environment. */
 export interface Settings {
@@ -17,6 +17,9 @@ export interface Settings {
   bridge: BridgeNetworkOptions;
 }
 
+/** Where bridges keep their lease files unless `STRATA_NETWORK_STATE_DIR` says otherwise. */
+export const DEFAULT_NETWORK_STATE = "/var/lib/strata/network";
+
 export function settingsFrom(root: string, env: NodeJS.ProcessEnv): Settings {
   const bridge: BridgeNetworkOptions = {};
   if (env.STRATA_BRIDGE) bridge.bridge = env.STRATA_BRIDGE;
@@ -24,18 +27,12 @@ export function settingsFrom(root: string, env: NodeJS.ProcessEnv): Settings {
   if (env.STRATA_NETNS_PREFIX) bridge.netnsPrefix = env.STRATA_NETNS_PREFIX;
   if (env.STRATA_VETH_PREFIX) bridge.vethPrefix = env.STRATA_VETH_PREFIX;
   if (env.STRATA_CHAIN_SUFFIX) bridge.chainSuffix = env.STRATA_CHAIN_SUFFIX;
-  // The lease file belongs to the bridge, not to a store: every store on one bridge must share it
-  // (default /var/lib/strata/network/<bridge>); tests point it into their temp dir.
-  if (env.STRATA_NETWORK_STATE_DIR) bridge.stateDir = env.STRATA_NETWORK_STATE_DIR;
+  // The lease file belongs to the bridge, not to a store: every store on one bridge must share it, or
+  // two stores would hand out the same address (default /var/lib/strata/network/<bridge>).
+  bridge.stateDir = env.STRATA_NETWORK_STATE_DIR || join(DEFAULT_NETWORK_STATE, bridge.bridge ?? "strata0");
   const settings: Settings = { root, bridge };
   if (env.STRATA_CGROUP_PARENT) settings.cgroupParent = env.STRATA_CGROUP_PARENT;
   return settings;
-}
-
-/** What a bridge run adds to the attacher request the container package sends (it sends id, name, mode). */
-export interface BridgeExtras {
-  hostname?: string;
-  publish?: string[];
 }
 
 /**
@@ -52,33 +49,23 @@ function monitorCommand(): string[] | undefined {
 export interface Opened {
   store: ImageStore;
   runtime: ContainerRuntime;
+  /** The same bridge the runtime uses (for `network ls/inspect`); creating it has no side effects. */
   network: BridgeNetwork;
 }
 
-/** Opens the store, the container runtime on it (with the bridge attacher) and the bridge network. */
-export async function openAll(settings: Settings, extras: BridgeExtras = {}): Promise<Opened> {
+/** Opens the store, the container runtime on it (bridge networking built in) and the bridge. */
+export async function openAll(settings: Settings): Promise<Opened> {
   let runtime: ContainerRuntime | undefined;
   const store = await ImageStore.open({
     root: settings.root,
     // rmi/prune must not delete what a container runs on
     imageInUse: async (id) => runtime?.imageInUse(id),
   });
-  const network = new BridgeNetwork(settings.bridge);
-  const base = bridgeAttacher(network);
-  // One CLI process runs at most one container, so the run's -p/--hostname can ride on the attacher.
-  const bridge: NetworkAttacher = {
-    attach: (request) =>
-      base.attach({
-        ...request,
-        ...(extras.hostname !== undefined ? { hostname: extras.hostname } : {}),
-        ...(extras.publish?.length ? { publish: extras.publish } : {}),
-      }),
-    detach: (attachment) => base.detach(attachment),
-  };
-  const options: ContainerRuntimeOptions = { store, network: { attachers: { bridge } } };
+  // options, not an instance: a detached container's monitor process rebuilds the bridge from them
+  const options: ContainerRuntimeOptions = { store, network: { bridge: settings.bridge } };
   if (settings.cgroupParent) options.cgroupParent = settings.cgroupParent;
   const monitor = monitorCommand();
   if (monitor) options.monitorCommand = monitor;
   runtime = await ContainerRuntime.open(options);
-  return { store, runtime, network };
+  return { store, runtime, network: new BridgeNetwork(settings.bridge) };
 }

@@ -47,6 +47,9 @@ const HINTS: Record<string, string> = {
   HELPER_NOT_BUILT:
     "build @strata/launch's native helper (npm ci runs its install script; a C compiler is needed)",
   COMMAND_NOT_FOUND: "check the command exists in the image (and its PATH)",
+  CONFIG_INVALID:
+    "fix the named config file (keys: root, registryMirrors, insecureRegistries, defaultNetwork, cgroupParent)",
+  NETWORK_NOT_FOUND: "run 'strata network ls' to see the networks",
   USAGE: "see 'strata --help' and 'strata COMMAND --help'",
   EACCES: "strata needs root to write the store; run it as root or pass --root DIR",
   EPERM: "strata needs root to write the store; run it as root or pass --root DIR",

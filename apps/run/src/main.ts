@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { release as osRelease } from "node:os";
 import { DEFAULT_ROOT, ImageStore } from "@strata/image-store";
 import { Command, CommanderError, Option } from "commander";
 import { eachContainer, gcCommand, psCommand } from "./commands/containers.js";
@@ -15,6 +16,8 @@ import {
 } from "./commands/netns.js";
 import { rmiCommand } from "./commands/rmi.js";
 import { type RunFlags, runCommand, runErrorExit } from "./commands/run.js";
+import { completionScript } from "./completion.js";
+import { loadConfig, type StrataConfig } from "./config.js";
 import { settingsFrom } from "./context.js";
 import { ExitCode, reportError } from "./errors.js";
 
@@ -38,6 +41,20 @@ export interface MainIO {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/** Thrown by the STRATA_PARSE_ONLY hook: the command line parsed, nothing ran. */
+class ParsedOnly extends Error {}
+
+/** The stack and the cause chain, for --log-level debug. */
+function debugDetails(e: unknown): string {
+  const parts: string[] = [];
+  for (let cur: unknown = e, depth = 0; cur !== undefined && depth < 5; depth++) {
+    parts.push(cur instanceof Error ? (cur.stack ?? cur.message) : String(cur));
+    cur = cur instanceof Error ? cur.cause : undefined;
+    if (cur !== undefined) parts.push("caused by:");
+  }
+  return parts.join("\n");
+}
+
 /** Run the strata CLI with `argv` (process.argv shape); resolves with the exit code. */
 export async function main(argv: string[], io: MainIO = process): Promise<number> {
   const out = (s: string) => {
@@ -46,6 +63,24 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
   const err = (s: string) => {
     io.stderr.write(s);
   };
+  // --log-level debug / STRATA_DEBUG=1: errors come with their stack and causes
+  let programRef: Command | undefined;
+  const debug = () =>
+    ["1", "true", "yes"].includes((io.env.STRATA_DEBUG ?? "").toLowerCase()) ||
+    programRef?.opts<{ logLevel?: string }>().logLevel === "debug";
+  const fail = (e: unknown) => {
+    const code = reportError(e, err);
+    if (debug()) err(`${debugDetails(e)}\n`);
+    return code;
+  };
+  let config: StrataConfig;
+  try {
+    config = loadConfig(io.env);
+  } catch (e) {
+    return fail(e);
+  }
+  /** Test seam (STRATA_PARSE_ONLY=1): parse and validate the command line, run nothing. */
+  const parseOnly = io.env.STRATA_PARSE_ONLY === "1";
   const interrupt = new AbortController();
   const onSigint = () => interrupt.abort(Object.assign(new Error("interrupted"), { code: "INTERRUPTED" }));
   process.once("SIGINT", onSigint);
@@ -53,14 +88,42 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
   const program = new Command("strata")
     .description("Pull container images into a Docker-compatible overlay2 store and run them as containers")
     .version(VERSION, "-v, --version")
-    .addOption(new Option("--root <dir>", "store root").env("STRATA_ROOT").default(DEFAULT_ROOT))
+    .addOption(
+      new Option("--root <dir>", "store root (flag, $STRATA_ROOT, config 'root', /var/lib/strata)")
+        // io.env, not commander's .env() (which reads process.env): main() is also called in-process
+        .default(io.env.STRATA_ROOT || config.root || DEFAULT_ROOT),
+    )
+    .addOption(
+      new Option("--log-level <level>", "debug prints stacks and causes of errors (also STRATA_DEBUG=1)")
+        .choices(["debug", "info", "warn", "error"])
+        .default("info"),
+    )
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err, outputError: () => undefined })
     .showHelpAfterError(false)
     .enablePositionalOptions();
 
+  programRef = program;
   const openStore = () => ImageStore.open({ root: program.opts<{ root: string }>().root });
-  const settings = () => settingsFrom(program.opts<{ root: string }>().root, io.env);
+  const settings = () => {
+    const env = { ...io.env };
+    if (!env.STRATA_CGROUP_PARENT && config.cgroupParent) env.STRATA_CGROUP_PARENT = config.cgroupParent;
+    return settingsFrom(program.opts<{ root: string }>().root, env);
+  };
+  /** Config lists first, then the flags (docker merges daemon.json's lists with flags the same way). */
+  const registryOptions = (opts: { registryMirror?: string[]; insecureRegistry?: string[] }) => {
+    const registryMirror = [...(config.registryMirrors ?? []), ...(opts.registryMirror ?? [])];
+    const insecureRegistry = [...(config.insecureRegistries ?? []), ...(opts.insecureRegistry ?? [])];
+    return {
+      ...(registryMirror.length ? { registryMirror } : {}),
+      ...(insecureRegistry.length ? { insecureRegistry } : {}),
+    };
+  };
+  if (parseOnly) {
+    program.hook("preAction", () => {
+      throw new ParsedOnly();
+    });
+  }
   const opened = async () => (await import("./context.js")).openAll(settings());
   /** Exit code chosen by a command (run, netns exec); errors of `run` before its container ran map to 125. */
   let exitCode: number = ExitCode.OK;
@@ -74,6 +137,10 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .option("--registry-mirror <url>", "Docker Hub mirror, tried before docker.io (repeatable)", collect)
     .option("--insecure-registry <host>", "registry host allowed over plain HTTP (repeatable)", collect)
     .option("-q, --quiet", "print only the image ID")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  strata pull busybox\n  strata pull --platform linux/arm64 ubuntu:20.04\n  strata pull --insecure-registry 127.0.0.1:5000 127.0.0.1:5000/library/busybox:latest\n  strata pull -q alpine@sha256:c5b1261d6d3e43071626931fc004f70149baeba2c8ec672bd4f27761f8e1ad6b",
+    )
     .action(
       async (
         ref: string,
@@ -85,7 +152,12 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
           await (await import("./commands/pull.js")).pullCommand(
             store,
             ref,
-            { ...opts, signal: interrupt.signal, ...(concurrency ? { concurrency } : {}) },
+            {
+              ...opts,
+              ...registryOptions(opts),
+              signal: interrupt.signal,
+              ...(concurrency ? { concurrency } : {}),
+            },
             { stdout: io.stdout, write: out },
           ),
         );
@@ -98,6 +170,10 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .option("--no-trunc", "show full image IDs")
     .option("--digests", "show digests")
     .option("--format <format>", "table (default) or json (one object per line)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  strata images\n  strata images --digests --no-trunc\n  strata images --format json",
+    )
     .action(async (opts: { trunc?: boolean; digests?: boolean; format?: string }) => {
       const store = await openStore();
       const o: Parameters<typeof imagesCommand>[1] = {
@@ -112,6 +188,7 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .command("inspect")
     .description("Show details of images as JSON")
     .argument("<ref...>", "image reference or ID")
+    .addHelpText("after", "\nExamples:\n  strata inspect busybox\n  strata inspect 2d3e8b1c4b0a")
     .action(async (refs: string[]) => {
       out(await inspectCommand(await openStore(), refs));
     });
@@ -121,13 +198,16 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .description("Remove images (untag; delete when no tag is left; free unused layers)")
     .argument("<ref...>", "image reference or ID")
     .option("-f, --force", "remove an image referenced by several repositories")
+    .addHelpText("after", "\nExamples:\n  strata rmi busybox\n  strata rmi -f 2d3e8b1c4b0a")
     .action(async (refs: string[], opts: { force?: boolean }) => {
-      await rmiCommand(await openStore(), refs, opts, out);
+      // through the runtime's store: an image a container uses is refused
+      await rmiCommand((await opened()).store, refs, opts, out);
     });
 
   program
     .command("info")
     .description("Show store and host information")
+    .addHelpText("after", "\nExamples:\n  strata info\n  strata --root /tmp/store info")
     .action(async () => {
       out(await infoCommand(await openStore(), VERSION));
     });
@@ -135,7 +215,7 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
   program
     .command("run")
     .description(
-      "Run a command in a new container (pulls the image when it is missing). Network: bridge by default (none with -d)",
+      "Run a command in a new container (pulls the image when it is missing; network: bridge by default)",
     )
     .usage("[options] IMAGE [COMMAND] [ARG...]")
     .argument("<image>", "image reference or ID")
@@ -182,14 +262,22 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
 Examples:
   strata run --rm busybox echo hello
   strata run --rm --pids-limit 16 --memory 64m --hostname demo busybox sh -c 'hostname; cat /proc/self/cgroup'
-  strata run -d --name web -p 8080:80 --network bridge busybox httpd -f -p 80
+  strata run -d --name web -p 8080:80 busybox httpd -f -p 80
   strata run --rm -it busybox sh
 
 Exit status: the container's (128+N when signal N killed it); 125 when strata failed before the
 container started; 126 when the command cannot be invoked; 127 when it is not found.`,
     )
+    .option("--registry-mirror <url>", "Docker Hub mirror for a missing image (repeatable)", collect)
+    .option(
+      "--insecure-registry <host>",
+      "registry allowed over plain HTTP for a missing image (repeatable)",
+      collect,
+    )
     .action(async (image: string, command: string[], flags: RunFlags) => {
-      exitCode = await runCommand(settings(), image, command, flags, {
+      const f: RunFlags = { ...flags, ...registryOptions(flags) };
+      if (f.network === undefined && config.defaultNetwork !== undefined) f.network = config.defaultNetwork;
+      exitCode = await runCommand(settings(), image, command, f, {
         stdout: out,
         stderr: err,
         stderrStream: io.stderr,
@@ -265,8 +353,8 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
     )
     .addHelpText("after", "\nExamples:\n  strata gc")
     .action(async () => {
-      const { runtime, network } = await opened();
-      out(await gcCommand(runtime, network));
+      const { runtime } = await opened();
+      out(await gcCommand(runtime));
     });
 
   const netns = program
@@ -339,10 +427,52 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       out(await networkInspect(bridge, runtime, names));
     });
 
+  program
+    .command("version")
+    .description("Show the strata version and the platform it runs on")
+    .option("--format <format>", "text (default) or json")
+    .addHelpText("after", "\nExamples:\n  strata version\n  strata version --format json")
+    .action((opts: { format?: string }) => {
+      const info = {
+        Version: VERSION,
+        NodeVersion: process.versions.node,
+        Os: process.platform,
+        Arch: process.arch,
+        Kernel: osRelease(),
+      };
+      if (opts.format === "json") out(`${JSON.stringify(info)}\n`);
+      else if (opts.format === undefined || opts.format === "text") {
+        out(
+          `strata:\n Version:       ${info.Version}\n Node version:  ${info.NodeVersion}\n OS/Arch:       ${info.Os}/${info.Arch}\n Kernel:        ${info.Kernel}\n`,
+        );
+      } else
+        throw Object.assign(new Error(`--format must be 'text' or 'json' (got '${opts.format}')`), {
+          code: "USAGE",
+        });
+    });
+
+  program
+    .command("completion")
+    .description("Print a shell completion script")
+    .argument("<shell>", "bash")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  strata completion bash > /etc/bash_completion.d/strata\n  source <(strata completion bash)",
+    )
+    .action((shell: string) => {
+      if (shell !== "bash") {
+        throw Object.assign(new Error(`completion for '${shell}' is not available: only bash`), {
+          code: "USAGE",
+        });
+      }
+      out(completionScript(program));
+    });
+
   try {
     await program.parseAsync(argv);
     return exitCode;
   } catch (e) {
+    if (e instanceof ParsedOnly) return ExitCode.OK;
     if (e instanceof CommanderError) {
       if (
         e.code === "commander.helpDisplayed" ||
@@ -351,14 +481,14 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       ) {
         return ExitCode.OK;
       }
-      const code = reportError(e, err);
+      const code = fail(e);
       return runVerb ? 125 : code;
     }
     if (interrupt.signal.aborted) {
       err("strata: interrupted (INTERRUPTED)\n");
       return runVerb ? 125 : ExitCode.INTERRUPTED;
     }
-    const code = reportError(e, err);
+    const code = fail(e);
     return runVerb ? runErrorExit(e) : code;
   } finally {
     process.removeListener("SIGINT", onSigint);

@@ -192,6 +192,24 @@ describePrivileged(
       expect(output).toContain("tty-ok");
     }, 30_000);
 
+    it("-i passes stdin to the container; without -i it gets none", async () => {
+      const child = start(
+        ["run", "--rm", "-i", "--network", "none", image, "sh", "-c", "cat; echo end"],
+        "pipe",
+      );
+      const done = collect(child);
+      child.stdin?.end("from-stdin\n");
+      const r = await done;
+      expect(r.stdout).toBe("from-stdin\nend\n");
+      expect(r.code).toBe(0);
+      const closed = start(["run", "--rm", "--network", "none", image, "sh", "-c", "cat; echo end"], "pipe");
+      const closedDone = collect(closed);
+      closed.stdin?.write("ignored\n");
+      const r2 = await closedDone;
+      closed.stdin?.destroy();
+      expect(r2.stdout).toBe("end\n");
+    }, 30_000);
+
     it("SIGTERM to strata run reaches the container's PID 1", async () => {
       const child = start([
         "run",
@@ -247,7 +265,12 @@ describePrivileged(
       expect(ps.stdout).toContain(id.slice(0, 12));
       expect(ps.stdout).toMatch(/Up .* sleeper/);
       const json = JSON.parse((await cli("ps", "--format", "json")).stdout.trim().split("\n")[0] ?? "{}");
-      expect(json).toMatchObject({ ID: id.slice(0, 12), Names: "sleeper", State: "running" });
+      expect(json).toMatchObject({
+        ID: id.slice(0, 12),
+        Names: "sleeper",
+        State: "running",
+        Networks: "bridge",
+      });
       const stop = await cli("stop", "-t", "1", "sleeper");
       expect(stop.stdout).toBe("sleeper\n");
       expect(stop.code).toBe(0);

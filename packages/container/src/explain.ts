@@ -1,7 +1,9 @@
+import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { type CgroupEffect, type CgroupFs, nodeCgroupFs } from "@strata/cgroup";
 import type { HelperMountOp, HelperSpec } from "@strata/launch";
 import { MS } from "@strata/launch";
+import { type BridgeNetworkOptions, procSysctl } from "@strata/network";
 
 /** The steps `--explain` and `--trace` name, in the order a run goes through them. */
 export type StepName =
@@ -239,8 +241,9 @@ function flagWords(flags: number): string[] {
 }
 
 /** The helper's mount program as commands, on paths under the rootfs (run before pivot_root). */
-function mountOpCommands(op: HelperMountOp, root: string): string[] {
-  const at = (p: string) => sh(join(root, p));
+function mountOpCommands(op: HelperMountOp): string[] {
+  // "$ROOTFS" is set at the top of the init section
+  const at = (p: string) => `"$ROOTFS"${sh(join("/", p))}`;
   switch (op.op) {
     case "mount": {
       const flags = PROPAGATION_FREE(op.flags);
@@ -267,7 +270,7 @@ function mountOpCommands(op: HelperMountOp, root: string): string[] {
         `if [ -d ${at(op.target)} ]; then mount -t tmpfs -o ro tmpfs ${at(op.target)}; elif [ -e ${at(op.target)} ]; then mount --bind ${at("/dev/null")} ${at(op.target)}; fi`,
       ];
     case "remount-ro":
-      return [`mount -o remount,bind,ro ${sh(root)}`];
+      return ['mount -o remount,bind,ro "$ROOTFS"'];
   }
 }
 
@@ -293,11 +296,12 @@ export function execCommands(plan: ExecPlan): string[] {
   ];
   const enter = plan.netns ? `nsenter --net=${sh(plan.netns)} -- ` : "";
   out.push(`exec ${enter}unshare ${namespaces.join(" ")} -- bash -e <<'STRATA_INIT'`);
+  out.push(`ROOTFS=${sh(root)}`);
   out.push("mount --make-rprivate /");
-  out.push(`mount --rbind ${sh(root)} ${sh(root)}`);
-  for (const op of h.mounts) out.push(...mountOpCommands(op, root));
+  out.push('mount --rbind "$ROOTFS" "$ROOTFS"');
+  for (const op of h.mounts) out.push(...mountOpCommands(op));
   out.push(`hostname ${sh(h.hostname)}`);
-  out.push(`cd ${sh(root)}`);
+  out.push('cd "$ROOTFS"');
   out.push("pivot_root . .");
   out.push("# from here on paths resolve in the image: this umount is the image's own");
   out.push("umount -l .");
@@ -317,6 +321,8 @@ export function execCommands(plan: ExecPlan): string[] {
 
 export interface TeardownPlan {
   cgroupDirs: string[];
+  /** The network's detach commands (a bridge: iptables -D, ip link del, ip netns del). */
+  network?: string[];
   /** The merged dir, when the overlay is mounted on the host (the explained run mounts it there). */
   merged?: string;
   layer?: { overlayRoot: string; mountId: string; link?: string; record: string };
@@ -329,6 +335,7 @@ export interface TeardownPlan {
 export function teardownCommands(p: TeardownPlan): string[] {
   const out: string[] = [];
   for (const dir of p.cgroupDirs) out.push(`rmdir ${sh(dir)}`);
+  out.push(...(p.network ?? []));
   if (p.merged) out.push(`umount ${sh(p.merged)}`);
   if (p.layer) {
     out.push(`rm -rf ${sh(join(p.layer.overlayRoot, p.layer.mountId))}`);
@@ -350,4 +357,125 @@ export function renderScript(steps: readonly ExplainedStep[]): string {
     lines.push(...s.commands);
   }
   return `${lines.join("\n")}\n`;
+}
+
+// ------------------------------------------------------------------ pull
+
+/** The part of @strata/registry-pull's `PullEvent` the pull observer reads (no dependency on it). */
+export interface PullEventLike {
+  type: string;
+  status?: string;
+  image?: {
+    reference: { registry: string; repository: string; tag?: string; digest?: string };
+    manifestDigest: string;
+    config: { digest: string };
+    layers: readonly { digest: string }[];
+  };
+}
+
+/** The registry's base URL as a person types it (plain http only for loopback registries). */
+function registryUrl(registry: string): string {
+  const host = registry === "docker.io" ? "registry-1.docker.io" : registry;
+  const loopback = /^(localhost|127\.[\d.]+|\[::1\])(:\d+)?$/.test(host);
+  return `${loopback ? "http" : "https"}://${host}`;
+}
+
+/**
+ * `--explain`/`--trace` for a pull: pass `onProgress` to @strata/registry-pull's `pull`. On `resolved`
+ * it explains the registry requests (`curl` of the manifest, the config and each layer blob, checked
+ * with sha256sum); the trace gets `unpack` (first layer event to commit: layers are unpacked while they
+ * download). `pull` itself is timed by `run` around its `pull` callback (or by the caller).
+ */
+export function pullObserver(options: { explain?: Explain; trace?: Trace }): {
+  onProgress: (event: PullEventLike) => void;
+} {
+  const { explain, trace } = options;
+  let unpackStart: number | undefined;
+  return {
+    onProgress: (event) => {
+      if (event.type === "resolved" && event.image && explain) {
+        const { reference, manifestDigest, config, layers } = event.image;
+        const base = `${registryUrl(reference.registry)}/v2/${reference.repository}`;
+        const accept =
+          "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+        const commands = [
+          `curl -fsSL -H ${sh(`Accept: ${accept}`)} ${sh(`${base}/manifests/${reference.digest ?? reference.tag ?? "latest"}`)}`,
+          `curl -fsSL ${sh(`${base}/blobs/${config.digest}`)} -o config.json`,
+        ];
+        for (const layer of layers) {
+          const file = `${layer.digest.replace(/^sha256:/, "")}.tar.gz`;
+          commands.push(
+            `curl -fsSL ${sh(`${base}/blobs/${layer.digest}`)} -o ${file} && echo ${sh(`${layer.digest.replace(/^sha256:/, "")}  ${file}`)} | sha256sum -c`,
+          );
+        }
+        explain(
+          "pull",
+          commands,
+          `manifest ${manifestDigest}; a registry that wants a token answers 401 with a WWW-Authenticate header naming where to get one (curl -H 'Authorization: Bearer …')`,
+        );
+      }
+      if (event.type === "layer" && unpackStart === undefined && event.status !== "waiting")
+        unpackStart = performance.now();
+      if (event.type === "committed" && trace) {
+        const end = performance.now();
+        if (unpackStart !== undefined) trace.record("unpack", unpackStart - trace.origin, end - unpackStart);
+      }
+    },
+  };
+}
+
+// ------------------------------------------------------------------ bridge dry run
+
+interface SpawnResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** One process, its output collected (non-zero exits are returned, not thrown). */
+function spawnCollect(command: string, args: readonly string[], input = ""): Promise<SpawnResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], { stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", reject);
+    child.on("close", (code, signal) =>
+      resolve({
+        exitCode: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      }),
+    );
+    child.stdin.on("error", () => {});
+    child.stdin.end(input);
+  });
+}
+
+const DONE: SpawnResult = { exitCode: 0, stdout: "", stderr: "" };
+
+/**
+ * Effects for a `BridgeNetwork` that looks but does not touch: `ip` queries and `iptables-save` run for
+ * real (so the commands it explains are those a real attach would need now), every change
+ * (`ip -batch`, `iptables-restore`, `iptables`, sysctl writes) only succeeds on paper. Its
+ * `onCommand` lines are the explanation.
+ */
+export function dryRunBridgeEffects(): Pick<BridgeNetworkOptions, "ip" | "iptables" | "sysctl"> {
+  const sysctl = procSysctl();
+  return {
+    ip: {
+      run: (args, options) =>
+        args.includes("-batch") ? Promise.resolve(DONE) : spawnCollect("ip", args, options?.input),
+    },
+    iptables: {
+      iptables: async () => DONE,
+      restore: async () => DONE,
+      save: (table) => spawnCollect("iptables-save", ["-t", table]),
+    },
+    sysctl: {
+      read: (key) => sysctl.read(key),
+      write: async () => {},
+    },
+  };
 }

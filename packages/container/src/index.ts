@@ -9,6 +9,8 @@ export {
 export {
   type Explain,
   type ExplainedStep,
+  type PullEventLike,
+  pullObserver,
   renderScript,
   type StepName,
   Trace,

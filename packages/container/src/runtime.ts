@@ -2,8 +2,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import {
   chmod,
   chown,
+  cp,
   lstat,
   mkdir,
+  mkdtemp,
   open,
   readdir,
   readFile,
@@ -12,6 +14,7 @@ import {
   stat,
   writeFile,
 } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -61,6 +64,7 @@ import {
 } from "./etc-files.js";
 import {
   cgroupCommands,
+  dryRunBridgeEffects,
   dryRunCgroupFs,
   type Explain,
   type ExplainedStep,
@@ -584,6 +588,7 @@ export class ContainerRuntime {
           emit("mount", link);
           emit("cgroup");
           emit("netns");
+          emit("veth");
         },
       };
     }
@@ -608,10 +613,12 @@ export class ContainerRuntime {
     const network = options.network ?? this.defaultNetwork();
     checkNetworkMode(network, this.networkOptions);
     const builtin = network === "none" || network === "host" || network.startsWith("ns:");
-    if (!builtin && options.dryRun) {
+    // the built-in bridge can be attached on paper (a copy of its leases, effects that only record)
+    const paperBridge = network === "bridge" && this.bridge !== undefined && this.bridgeOptions !== undefined;
+    if (!builtin && !paperBridge && options.dryRun) {
       throw new ContainerError(
         "INVALID_OPTION",
-        `--dry-run cannot compute network '${network}' without leasing an address: use --network none, host or ns:NAME, or --explain on a real run`,
+        `--dry-run cannot compute network '${network}' without attaching it: use --network bridge (strata's own), none, host or ns:NAME, or --explain on a real run`,
       );
     }
     if (options.publish?.length && builtin) {
@@ -704,7 +711,27 @@ export class ContainerRuntime {
 
     let netns: string | undefined;
     let netNote: string;
-    if (network === "none") {
+    let netnsCommands: string[] = [];
+    let vethCommands: string[] | undefined;
+    let networkTeardown: string[] = [];
+    let extraHosts: string[] | undefined;
+    if (paperBridge && this.bridge && this.bridgeOptions) {
+      const paper = await this.paperAttach(this.bridge, this.bridgeOptions, {
+        containerId: id,
+        name,
+        mode: network,
+        hostname,
+        ...(options.publish?.length ? { publish: options.publish } : {}),
+        pid: process.pid,
+      });
+      netns = paper.attachment.netns;
+      extraHosts = paper.attachment.hosts;
+      netnsCommands = paper.attach.filter((line) => line.startsWith("ip netns add "));
+      vethCommands = paper.attach.filter((line) => !line.startsWith("ip netns add "));
+      networkTeardown = paper.detach;
+      const data = paper.attachment.data as { address?: string; bridge?: string } | undefined;
+      netNote = `bridge ${data?.bridge ?? ""}: the address IPAM would lease now is ${data?.address ?? "?"} (nothing is leased by a dry run)`;
+    } else if (network === "none") {
       netNote = "a new, empty network namespace (unshare --net, in exec)";
     } else if (network === "host") {
       netNote = "the host's network namespace (no --net in exec)";
@@ -729,7 +756,12 @@ export class ContainerRuntime {
       {
         path: join(dir, "hosts"),
         content: containerHosts(
-          { hostname, hostNetwork },
+          {
+            hostname,
+            hostNetwork,
+            ...(extraHosts ? { extraHosts } : {}),
+            ...(extraHosts?.length ? { loopbackHostname: false } : {}),
+          },
           await readFile(join(hostEtc, "hosts"), "utf8").catch(() => undefined),
         ),
       },
@@ -788,7 +820,8 @@ export class ContainerRuntime {
         note: "the container layer, then the overlay (strata's helper mounts it with these options inside the container's own mount namespace; by hand it is mounted on the host)",
       },
       { step: "cgroup", commands: cgroupCommands(effects, id) },
-      { step: "netns", commands: [], note: netNote },
+      { step: "netns", commands: netnsCommands, note: netNote },
+      ...(vethCommands ? [{ step: "veth" as const, commands: vethCommands }] : []),
       {
         step: "exec",
         commands: execCommands({
@@ -803,6 +836,7 @@ export class ContainerRuntime {
         step: "teardown",
         commands: teardownCommands({
           cgroupDirs,
+          network: networkTeardown,
           merged,
           ...(remove ? { layer: { overlayRoot: root, mountId, link, record }, stateDir: dir } : {}),
         }),
@@ -833,6 +867,13 @@ export class ContainerRuntime {
    * monitor process does not have.
    */
   async runDetached(options: DetachedRunOptions): Promise<DetachedContainer> {
+    if (options.dryRun) {
+      // never start a container by accident: the plan of a detached run is the foreground one's
+      throw new ContainerError(
+        "INVALID_OPTION",
+        "runDetached does not dry-run: call runtime.plan(options) or run({ ...options, dryRun: true }) instead",
+      );
+    }
     const network = options.network ?? this.defaultNetwork();
     const builtin = network === "none" || network === "host" || network.startsWith("ns:");
     // the monitor attaches the network itself (it owns the lease): it rebuilds the bridge from options
@@ -967,6 +1008,49 @@ export class ContainerRuntime {
     else if (this.bridge === undefined) out.bridge = false;
     if (o.network?.defaultMode !== undefined) out.defaultNetwork = o.network.defaultMode;
     return out;
+  }
+
+  /**
+   * The bridge attach and detach of a container as commands, done on paper: a `BridgeNetwork` with the
+   * same options on a copy of the leases, whose effects look (ip, iptables-save, sysctl reads) but never
+   * change anything. The real leases, links, namespaces and rules stay as they are.
+   */
+  private async paperAttach(
+    bridge: BridgeNetwork,
+    options: PortableBridgeOptions,
+    request: NetworkAttachRequest,
+  ): Promise<{ attachment: NetworkAttachment; attach: string[]; detach: string[] }>;
+  private async paperAttach(
+    bridge: BridgeNetwork,
+    options: PortableBridgeOptions,
+    request: NetworkAttachRequest | undefined,
+    containerId: string,
+  ): Promise<{ attachment: undefined; attach: string[]; detach: string[] }>;
+  private async paperAttach(
+    bridge: BridgeNetwork,
+    options: PortableBridgeOptions,
+    request: NetworkAttachRequest | undefined,
+    containerId = request?.containerId as string,
+  ): Promise<{ attachment: NetworkAttachment | undefined; attach: string[]; detach: string[] }> {
+    const copy = await mkdtemp(join(tmpdir(), "strata-dry-run-net-"));
+    try {
+      await cp(bridge.stateDir, copy, { recursive: true }).catch((error: unknown) => {
+        if (codeOf(error) !== "ENOENT") throw error;
+      });
+      const lines: string[] = [];
+      const paper = new BridgeNetwork({
+        ...options,
+        stateDir: copy,
+        ...dryRunBridgeEffects(),
+        onCommand: (line) => lines.push(line),
+      });
+      const attachment = request ? await bridgeAttach(paper, request) : undefined;
+      const attach = lines.splice(0);
+      await paper.detach(containerId);
+      return { attachment, attach, detach: lines.splice(0) };
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
   }
 
   /** Everything before the launch; on failure what was made is torn down and removed. */
@@ -1535,8 +1619,14 @@ export class ContainerRuntime {
     const link = mount
       ? (await readFile(join(this.overlayRoot, mount.id, "link"), "utf8").catch(() => "")).trim()
       : "";
+    // the bridge's detach on paper (its lease says what there is to remove)
+    const network =
+      state.network?.mode === "bridge" && this.bridge && this.bridgeOptions
+        ? (await this.paperAttach(this.bridge, this.bridgeOptions, undefined, state.id)).detach
+        : [];
     return teardownCommands({
       cgroupDirs: Object.values(state.cgroup?.paths ?? {}),
+      network,
       ...(mount ? { merged: mount.merged } : {}),
       ...(remove && mount
         ? {

@@ -3,11 +3,14 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
+import { BridgeNetwork, type BridgeNetworkOptions } from "@strata/network";
+import { pullImage } from "@strata/registry-pull";
 import { describePrivileged } from "@strata/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ContainerRuntime,
   type ExplainedStep,
+  pullObserver,
   type RunOptions,
   renderScript,
   type StepName,
@@ -100,7 +103,6 @@ describePrivileged(
         const result = await f.runtime.run({ ...options, dryRun: true, explain });
         const plan = result.plan;
         if (!plan) throw new Error("no plan");
-        if (process.env.SHOW_SCRIPT) console.log(plan.script);
         expect(steps.map((s) => s.step)).toEqual(["resolve", "mount", "cgroup", "netns", "exec", "teardown"]);
         expect(steps).toEqual(plan.steps);
         const all = steps.flatMap((s) => s.commands).join("\n");
@@ -155,6 +157,84 @@ describePrivileged(
       },
     );
 
+    it("a bridge: --dry-run attaches on paper (nothing is made), and its commands run by hand connect the container", async () => {
+      const rand = randomBytes(2).toString("hex");
+      const bridge: BridgeNetworkOptions = {
+        bridge: `st-ex-${rand}`,
+        subnet: `10.215.${16 + ((randomBytes(1)[0] as number) % 200)}.0/24`,
+        chainSuffix: `-X${rand}`,
+        vethPrefix: `stx${rand}`,
+        netnsPrefix: `strata-test-explain-${rand}-`,
+      };
+      const stateDir = join(f.store.root, "network", bridge.bridge as string);
+      const runtime = await ContainerRuntime.open({
+        store: f.store,
+        cgroupParent: f.cgroupParent,
+        network: { bridge },
+      });
+      const { steps, explain } = collect();
+      const { plan } = await runtime.run({
+        image: f.busybox,
+        network: "bridge",
+        hostname: "explained",
+        args: ["sh", "-c", "hostname; ip -4 -o addr show eth0; ip route; grep explained /etc/hosts"],
+        rm: true,
+        dryRun: true,
+        explain,
+      });
+      if (!plan) throw new Error("no plan");
+      expect(steps.map((s) => s.step)).toEqual([
+        "resolve",
+        "mount",
+        "cgroup",
+        "netns",
+        "veth",
+        "exec",
+        "teardown",
+      ]);
+      const ns = `${bridge.netnsPrefix}${plan.id.slice(0, 12)}`;
+      expect(steps.find((s) => s.step === "netns")?.commands).toEqual([`ip netns add ${ns}`]);
+      const veth = steps.find((s) => s.step === "veth")?.commands.join("\n") ?? "";
+      expect(veth).toMatch(new RegExp(`^ip link add ${bridge.bridge} type bridge`, "m"));
+      expect(veth).toMatch(/type veth peer name eth0/);
+      const address = /addr add (\d+\.\d+\.\d+\.\d+)\/24 dev eth0/.exec(veth)?.[1];
+      expect(address).toBeDefined();
+      expect(veth).toContain(`iptables -t nat -N STRATA-POSTROUTING${bridge.chainSuffix}`);
+      const teardown = steps.find((s) => s.step === "teardown")?.commands.join("\n") ?? "";
+      expect(teardown).toContain(`ip netns del ${ns}`);
+      // nothing was made: bridge, namespace, chains, leases
+      const links = (await run("ip", ["-o", "link", "show"])).stdout;
+      expect(links).not.toContain(bridge.bridge);
+      expect((await run("ip", ["netns", "list"])).stdout).not.toContain(ns);
+      expect((await run("iptables-save", ["-t", "nat"])).stdout).not.toContain(bridge.chainSuffix);
+      // (the runtime's bridge made its state dir when it was opened; the dry run leased nothing in it)
+      expect(await new BridgeNetwork({ ...bridge, stateDir }).leases()).toEqual([]);
+
+      const setupScript = join(f.dir, `bridge-${plan.id.slice(0, 12)}.sh`);
+      await writeFile(setupScript, renderScript(plan.steps.filter((s) => s.step !== "teardown")));
+      const teardownScript = join(f.dir, `bridge-teardown-${plan.id.slice(0, 12)}.sh`);
+      await writeFile(teardownScript, renderScript(plan.steps.filter((s) => s.step === "teardown")));
+      try {
+        const out = (await run("bash", ["-e", setupScript])).stdout;
+        expect(out).toMatch(/^explained$/m);
+        expect(out).toContain(`inet ${address}/24`);
+        expect(out).toMatch(/^default via \S+ dev eth0/m);
+        expect(out).toContain(`${address}\texplained`);
+        await run("bash", ["-e", teardownScript]);
+        expect((await run("ip", ["netns", "list"])).stdout).not.toContain(ns);
+        expect((await run("ip", ["-o", "link", "show"])).stdout).not.toContain(`stx${rand}`);
+        expect(await exists(plan.layerDir)).toBe(false);
+        for (const dir of plan.cgroupDirs) expect(await exists(dir)).toBe(false);
+      } catch (error) {
+        await run("bash", [teardownScript]).catch(() => undefined);
+        throw error;
+      } finally {
+        // what the bridge keeps for every container (the bridge, its chains) goes as strata's would
+        await new BridgeNetwork({ ...bridge, stateDir }).destroy().catch(() => undefined);
+      }
+      expect((await run("iptables-save", ["-t", "nat"])).stdout).not.toContain(bridge.chainSuffix);
+    });
+
     it("--explain on a real run prints each step before it happens, --trace times them (with a pull)", async () => {
       const { steps, explain } = collect();
       const trace = new Trace();
@@ -163,7 +243,9 @@ describePrivileged(
         image: f.configured,
         pull: async (ref) => {
           pulled.push(ref);
-          await f.pull(ref);
+          await pullImage(ref, f.store.createSink(), {
+            onProgress: pullObserver({ explain, trace }).onProgress,
+          });
         },
         pidsLimit: 2,
         args: ["true"],
@@ -173,13 +255,35 @@ describePrivileged(
       });
       expect(result.exitCode).toBe(0);
       expect(pulled).toEqual([f.configured]);
-      expect(steps.map((s) => s.step)).toEqual(["resolve", "mount", "cgroup", "netns", "exec", "teardown"]);
+      expect(steps.map((s) => s.step)).toEqual([
+        "pull",
+        "resolve",
+        "mount",
+        "cgroup",
+        "netns",
+        "exec",
+        "teardown",
+      ]);
+      const pullCommands = steps[0]?.commands.join("\n") ?? "";
+      expect(pullCommands).toContain(`http://${f.registry.host}/v2/test/configured/manifests/latest`);
+      expect(pullCommands).toMatch(
+        /\/blobs\/sha256:[0-9a-f]{64} -o [0-9a-f]{64}\.tar\.gz && echo .* \| sha256sum -c/,
+      );
       const mount = steps.find((s) => s.step === "mount")?.commands.join("\n") ?? "";
       expect(mount).toContain(join(f.store.layout.overlay2));
       expect(steps.find((s) => s.step === "cgroup")?.commands.join("\n")).toMatch(/pids\.max/);
       expect(steps.find((s) => s.step === "teardown")?.commands.join("\n")).toContain("rm -rf");
       const names = new Set(trace.entries.map((e) => e.step));
-      for (const step of ["resolve", "pull", "mount", "cgroup", "netns", "exec", "teardown"] as const)
+      for (const step of [
+        "resolve",
+        "pull",
+        "unpack",
+        "mount",
+        "cgroup",
+        "netns",
+        "exec",
+        "teardown",
+      ] as const)
         expect(names.has(step), step).toBe(true);
       for (const e of trace.entries) expect(e.durationMs).toBeGreaterThanOrEqual(0);
       const json = JSON.parse(trace.json()) as { steps: { step: string; durationMs: number }[] };
@@ -207,6 +311,10 @@ describePrivileged(
       await expect(
         withAttacher.run({ image: f.busybox, network: "fake", dryRun: true }),
       ).rejects.toMatchObject({ code: "INVALID_OPTION" });
+
+      await expect(f.runtime.runDetached({ image: f.busybox, dryRun: true })).rejects.toMatchObject({
+        code: "INVALID_OPTION",
+      });
 
       const kept = await runCapture(f.runtime, { image: f.busybox, args: ["true"], pidsLimit: 5 });
       const { steps, explain } = collect();

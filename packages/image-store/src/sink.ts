@@ -98,7 +98,10 @@ export class StoreSink {
     const unpackOptions: Parameters<typeof unpackLayer>[1] = {
       target: diff,
       mediaType: desc.mediaType,
-      expectedDigest: desc.digest,
+      // registry-pull verifies the blob's size and digest before it calls commit() (the ImageSink
+      // contract), and nothing is registered before commit(): hashing the compressed bytes a second
+      // time here would only cost CPU. The diffID is still checked by layer-unpack.
+      skipDigest: true,
       expectedDiffId: st.diffIds[index] as string,
       whiteouts: "overlay",
     };

@@ -52,6 +52,8 @@ export class MagicCheck extends Transform {
     private readonly expected: Compression,
     private readonly mediaType: string,
     private readonly onBytes: (chunk: Buffer) => void,
+    /** A promise to wait for before taking more input (the digest fell behind), if any. */
+    private readonly backlog: () => Promise<void> | undefined = () => undefined,
   ) {
     // Deep buffers: the source keeps reading (network, disk) while a chunk is being unpacked.
     super({ highWaterMark: READ_AHEAD });
@@ -60,7 +62,9 @@ export class MagicCheck extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.onBytes(chunk);
     if (this.checked) {
-      cb(null, chunk);
+      const wait = this.backlog();
+      if (wait === undefined) cb(null, chunk);
+      else wait.then(() => cb(null, chunk), cb);
       return;
     }
     this.head.push(chunk);

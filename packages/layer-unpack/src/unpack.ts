@@ -2,11 +2,12 @@ import { realpathSync, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createDigester, type DigestAlgorithm, InvalidDigestError, parseDigest } from "@strata/oci-types";
+import { type DigestAlgorithm, InvalidDigestError, parseDigest } from "@strata/oci-types";
 import { compressionOf, createDecompressor, MagicCheck } from "./compression.js";
 import { commandEffects, type UnpackEffects } from "./effects.js";
 import { UnpackError } from "./errors.js";
 import { Extractor, type WhiteoutMode } from "./extractor.js";
+import { OffThreadDigest } from "./hash-worker.js";
 import { TarParser } from "./tar-parser.js";
 
 export interface UnpackLimits {
@@ -25,6 +26,13 @@ export interface UnpackOptions {
   expectedDigest?: string;
   /** Uncompressed digest (the layer's diffID). */
   expectedDiffId?: string;
+  /**
+   * Do not hash the compressed bytes: the caller verifies them itself before it trusts the result
+   * (registry-pull checks every blob's digest before it commits). Not allowed with `expectedDigest`.
+   * `UnpackResult.digest` is then undefined for compressed layers (an uncompressed layer's digest is
+   * its diffID and is still reported).
+   */
+  skipDigest?: boolean;
   /** overlay: `.wh.X` → char 0/0, opaque → xattr. flat: delete from an existing rootfs. */
   whiteouts: WhiteoutMode;
   limits?: UnpackLimits;
@@ -41,8 +49,8 @@ export interface UnpackOptions {
 }
 
 export interface UnpackResult {
-  /** Digest of the compressed bytes read. */
-  digest: string;
+  /** Digest of the compressed bytes read (undefined only with `skipDigest` on a compressed layer). */
+  digest: string | undefined;
   /** Digest of the uncompressed tar stream. */
   diffId: string;
   /** Uncompressed tar stream length in bytes. */
@@ -95,6 +103,9 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
       `target must be an existing absolute directory, got ${JSON.stringify(options.target)}`,
     );
   }
+  if (options.skipDigest === true && options.expectedDigest !== undefined) {
+    throw new TypeError("skipDigest and expectedDigest exclude each other: the digest cannot be checked without hashing");
+  }
   const maxBytes = options.limits?.maxBytes ?? DEFAULT_MAX_BYTES;
   const maxEntries = options.limits?.maxEntries ?? DEFAULT_MAX_ENTRIES;
 
@@ -107,34 +118,50 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     options.whiteouts === "overlay" ? (options.parents ?? []) : [],
   );
   const parser = new TarParser(extractor, { maxEntries, maxBytes, maxMetaBytes: MAX_META_BYTES });
-  const compressedHash = createDigester(digestAlg);
-  const diffHash = createDigester(diffAlg);
   // An uncompressed layer's digest is its diffID: hash the bytes once.
   const oneHash = compression === "none" && digestAlg === diffAlg;
+  // Both digests are computed on a worker thread (for streams over a few MiB), so SHA-256 runs in
+  // parallel with decompression and the file writes here.
+  const compressedHash =
+    options.skipDigest === true && !oneHash ? undefined : new OffThreadDigest(digestAlg);
+  const diffHash = oneHash ? undefined : new OffThreadDigest(diffAlg);
   let compressedSize = 0;
   let size = 0;
 
-  const check = new MagicCheck(compression, options.mediaType, (chunk) => {
-    compressedHash.update(chunk);
-    compressedSize += chunk.length;
-  });
+  const check = new MagicCheck(
+    compression,
+    options.mediaType,
+    (chunk) => {
+      compressedHash?.update(chunk);
+      compressedSize += chunk.length;
+    },
+    () => compressedHash?.backlog(),
+  );
+  const apply = (chunk: Buffer, cb: (err?: Error | null) => void): void => {
+    try {
+      size += chunk.length;
+      if (size > maxBytes) {
+        throw new UnpackError(
+          "LIMIT_EXCEEDED",
+          `The layer expands to more than ${maxBytes} bytes (limits.maxBytes); refusing to unpack it (decompression bomb?).`,
+        );
+      }
+      diffHash?.update(chunk);
+      parser.push(chunk);
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
+    const wait = diffHash?.backlog();
+    if (wait === undefined) cb();
+    else wait.then(() => cb(), cb);
+  };
   const sink = new Writable({
     highWaterMark: 256 * 1024,
     write(chunk: Buffer, _enc, cb) {
-      try {
-        size += chunk.length;
-        if (size > maxBytes) {
-          throw new UnpackError(
-            "LIMIT_EXCEEDED",
-            `The layer expands to more than ${maxBytes} bytes (limits.maxBytes); refusing to unpack it (decompression bomb?).`,
-          );
-        }
-        if (!oneHash) diffHash.update(chunk);
-        parser.push(chunk);
-        cb();
-      } catch (err) {
-        cb(err as Error);
-      }
+      // Apply the chunk after the current call stack: when a decompressor pushed it, the decompressor
+      // first queues its next block (zlib inflates on the thread pool), so inflate overlaps the writes.
+      queueMicrotask(() => apply(chunk, cb));
     },
     final(cb) {
       try {
@@ -155,8 +182,8 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
   try {
     if (decompressor === undefined) await pipeline(input, check, sink);
     else await pipeline(input, check, decompressor, sink);
-    const digest = compressedHash.digest();
-    const diffId = oneHash ? digest : diffHash.digest();
+    const digestDone = compressedHash?.digest();
+    const [digest, diffId] = await Promise.all([digestDone, diffHash?.digest() ?? (digestDone as Promise<string>)]);
     if (options.expectedDigest !== undefined && digest !== options.expectedDigest) {
       throw new UnpackError(
         "DIGEST_MISMATCH",
@@ -180,6 +207,8 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     };
   } catch (err) {
     extractor.abort();
+    compressedHash?.dispose();
+    diffHash?.dispose();
     if (err instanceof UnpackError) throw err;
     if (err === decoderError) {
       throw new UnpackError(

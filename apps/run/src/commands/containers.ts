@@ -1,5 +1,5 @@
 import type { ContainerRuntime, ContainerSummary } from "@strata/container";
-import type { BridgeNetwork, PortMapping } from "@strata/network";
+import type { PortMapping } from "@strata/network";
 import { UsageError } from "../errors.js";
 import { humanDuration, table } from "../format.js";
 
@@ -91,18 +91,13 @@ export async function eachContainer(
   return ok;
 }
 
-/** `strata gc`: containers whose owner died, orphan layers/cgroups/names, then the network's leftovers. */
-export async function gcCommand(runtime: ContainerRuntime, network: BridgeNetwork): Promise<string> {
+/** `strata gc`: containers whose owner died, orphan layers/cgroups/names and the bridge's leftovers. */
+export async function gcCommand(runtime: ContainerRuntime): Promise<string> {
   const containers = await runtime.gc();
-  const net = await network.gc();
   const lines: string[] = [];
   for (const id of containers.cleaned) lines.push(`cleaned container ${id.slice(0, 12)}`);
   for (const id of containers.removed) lines.push(`removed container ${id.slice(0, 12)}`);
   for (const what of containers.orphans) lines.push(`removed ${what}`);
-  for (const id of net.leases) lines.push(`released address of ${id.slice(0, 12)}`);
-  for (const name of net.netns) lines.push(`removed netns ${name}`);
-  for (const name of net.links) lines.push(`removed link ${name}`);
-  if (net.rules > 0) lines.push(`removed ${net.rules} firewall rule(s)`);
   lines.push(lines.length === 0 ? "nothing to clean up" : `cleaned up ${lines.length} item(s)`);
   return `${lines.join("\n")}\n`;
 }

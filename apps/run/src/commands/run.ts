@@ -26,6 +26,8 @@ export interface RunFlags {
   readOnly?: boolean;
   runtime?: string;
   platform?: string;
+  registryMirror?: string[];
+  insecureRegistry?: string[];
 }
 
 export interface RunIO {
@@ -80,14 +82,10 @@ export function runOptionsOf(image: string, command: string[], flags: RunFlags):
   if (flags.memory !== undefined) options.memory = flags.memory;
   if (flags.memorySwap !== undefined) options.memorySwap = flags.memorySwap;
   if (flags.cpus !== undefined) options.cpus = flags.cpus;
-  // docker's default is bridge; a detached container cannot use it yet (see README)
-  const network = networkMode(flags.network ?? (flags.detach ? "none" : "bridge"));
-  options.network = network;
+  if (flags.network !== undefined) options.network = networkMode(flags.network); // default: bridge
   if (flags.publish?.length) {
-    if (network !== "bridge") {
-      throw new UsageError(`-p needs --network bridge (published ports are DNAT rules to a bridge address)`);
-    }
     for (const p of flags.publish) parsePublish(p); // INVALID_PUBLISH before anything is created
+    options.publish = flags.publish;
   }
   if (flags.readOnly) options.readOnly = true;
   if (flags.runtime !== undefined) {
@@ -114,14 +112,13 @@ export async function runCommand(
   io: RunIO,
 ): Promise<number> {
   const options = runOptionsOf(image, command, flags);
-  const extras: Parameters<typeof openAll>[1] = {};
-  if (flags.hostname !== undefined) extras.hostname = flags.hostname;
-  if (flags.publish?.length) extras.publish = flags.publish;
-  const opened: Opened = await openAll(settings, extras);
+  const opened: Opened = await openAll(settings);
   options.pull = async (ref) => {
     io.stderr(`Unable to find image '${ref}' locally\n`);
     const pullOptions: Parameters<typeof pullCommand>[2] = { signal: io.signal };
     if (flags.platform !== undefined) pullOptions.platform = flags.platform;
+    if (flags.registryMirror?.length) pullOptions.registryMirror = flags.registryMirror;
+    if (flags.insecureRegistry?.length) pullOptions.insecureRegistry = flags.insecureRegistry;
     // docker run prints the pull's progress and status on stderr, never the final reference line
     await pullCommand(opened.store, ref, pullOptions, { stdout: io.stderrStream, write: io.stderr });
   };
