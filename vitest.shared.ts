@@ -14,7 +14,7 @@ export function strataVitestConfig(extra: { testTimeout?: number; globalSetup?: 
       testTimeout: extra.testTimeout ?? 60_000,
       hookTimeout: 120_000,
       pool: "forks",
-      passWithNoTests: true,
+      passWithNoTests: false,
       globalSetup: extra.globalSetup ?? [],
     },
   });
