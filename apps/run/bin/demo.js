@@ -68,15 +68,17 @@ async function main() {
   await import("./register.js");
   const { buildImage, busyboxRootfs, pushImage, startRegistry } = await import("@strata/testkit");
   const { BridgeNetwork } = await import("@strata/network");
-  const { openAll, settingsFrom } = await import("../src/context.ts");
+  const { DEFAULT_NETWORK_STATE, openAll, settingsFrom } = await import("../src/context.ts");
 
   const dir = await mkdtemp(join(tmpdir(), process.env.STRATA_DEMO_PREFIX ?? "strata-demo-"));
   const root = join(dir, "store");
   const bridgeName = process.env.STRATA_BRIDGE ?? "strata0";
   const bridgeExisted = existsSync(`/sys/class/net/${bridgeName}`);
-  // a bridge the demo creates keeps its lease file in the temp dir too (an existing one keeps its own)
-  if (!bridgeExisted) process.env.STRATA_NETWORK_STATE_DIR ??= join(dir, "network");
-  const bridge = new BridgeNetwork(settingsFrom(root, process.env).bridge);
+  // A bridge the demo creates keeps its leases in the temp store; an existing one (strata already in
+  // use on this machine) is shared with the default store, whose lease file must then be used too.
+  if (bridgeExisted) process.env.STRATA_NETWORK_STATE_DIR ??= join(DEFAULT_NETWORK_STATE, bridgeName);
+  const bridgeOptions = settingsFrom(root, process.env).bridge;
+  const bridge = new BridgeNetwork({ stateDir: join(root, "network", bridgeName), ...bridgeOptions });
   let registry;
   let status = 1;
   try {

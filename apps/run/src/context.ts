@@ -17,7 +17,7 @@ export interface Settings {
   bridge: BridgeNetworkOptions;
 }
 
-/** Where bridges keep their lease files unless `STRATA_NETWORK_STATE_DIR` says otherwise. */
+/** Where the default store's bridges keep their lease files. */
 export const DEFAULT_NETWORK_STATE = "/var/lib/strata/network";
 
 export function settingsFrom(root: string, env: NodeJS.ProcessEnv): Settings {
@@ -27,9 +27,10 @@ export function settingsFrom(root: string, env: NodeJS.ProcessEnv): Settings {
   if (env.STRATA_NETNS_PREFIX) bridge.netnsPrefix = env.STRATA_NETNS_PREFIX;
   if (env.STRATA_VETH_PREFIX) bridge.vethPrefix = env.STRATA_VETH_PREFIX;
   if (env.STRATA_CHAIN_SUFFIX) bridge.chainSuffix = env.STRATA_CHAIN_SUFFIX;
-  // The lease file belongs to the bridge, not to a store: every store on one bridge must share it, or
-  // two stores would hand out the same address (default /var/lib/strata/network/<bridge>).
-  bridge.stateDir = env.STRATA_NETWORK_STATE_DIR || join(DEFAULT_NETWORK_STATE, bridge.bridge ?? "strata0");
+  // Default (unset): @strata/container's `<root>/network/<bridge>`, which for the default root is
+  // /var/lib/strata/network/<bridge>. Stores with other roots sharing a bridge must point this at one
+  // directory, or they would hand out the same addresses.
+  if (env.STRATA_NETWORK_STATE_DIR) bridge.stateDir = env.STRATA_NETWORK_STATE_DIR;
   const settings: Settings = { root, bridge };
   if (env.STRATA_CGROUP_PARENT) settings.cgroupParent = env.STRATA_CGROUP_PARENT;
   return settings;
@@ -67,5 +68,9 @@ export async function openAll(settings: Settings): Promise<Opened> {
   const monitor = monitorCommand();
   if (monitor) options.monitorCommand = monitor;
   runtime = await ContainerRuntime.open(options);
-  return { store, runtime, network: new BridgeNetwork(settings.bridge) };
+  const network = new BridgeNetwork({
+    ...settings.bridge,
+    stateDir: settings.bridge.stateDir ?? join(settings.root, "network", settings.bridge.bridge ?? "strata0"),
+  });
+  return { store, runtime, network };
 }

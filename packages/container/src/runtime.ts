@@ -1533,7 +1533,7 @@ export class ContainerRuntime {
         await sleep(delay);
       if (isAlive(pidRef)) await this.killAll(state);
     }
-    return this.settle(state.id);
+    return this.settle(state);
   }
 
   private async killAll(state: ContainerState): Promise<void> {
@@ -1561,12 +1561,17 @@ export class ContainerRuntime {
   }
 
   /** After the processes are gone: let a live owner finish its teardown, or finish it here. */
-  private async settle(id: string): Promise<ContainerState> {
-    const after = await this.waitExited(id, 10_000);
+  private async settle(last: ContainerState): Promise<ContainerState> {
+    const after = await this.waitExited(last.id, 10_000);
     if (!after) {
+      // A container started with --rm removes itself once stopped: stopping it succeeded (docker exits 0).
+      if (last.autoRemove) {
+        const { pid: _pid, pidStart: _start, ...rest } = last;
+        return { ...rest, status: "exited", finishedAt: last.finishedAt ?? now() };
+      }
       throw new ContainerError(
         "CONTAINER_NOT_FOUND",
-        `container ${id.slice(0, 12)} was removed (it ran with --rm)`,
+        `container ${last.id.slice(0, 12)} was removed while stopping it`,
       );
     }
     if (after.status !== "exited" || after.mount?.mounted) {

@@ -91,6 +91,13 @@ describePrivileged(
       expect(await runtime.gc()).toEqual({ cleaned: [], removed: [], orphans: [] });
     });
 
+    it("stop of a container started with rm succeeds and the container removes itself (as docker)", async () => {
+      const c = await runtime.runDetached({ image: f.busybox, rm: true, args: ["sleep", "60"] });
+      const stopped = await runtime.stop(c.id, { timeoutMs: 2_000 });
+      expect(stopped.status).toBe("exited");
+      expect(await runtime.list({ all: true })).toEqual([]);
+    });
+
     it("gc cleans up after a killed monitor (the launcher takes the container down with it)", async () => {
       const c = await runtime.runDetached({ image: f.busybox, rm: true, args: ["sleep", "60"] });
       const state = await runtime.inspect(c.id);
