@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { type CgroupEffect, type CgroupFs, nodeCgroupFs } from "@strata/cgroup";
 import type { HelperMountOp, HelperSpec } from "@strata/launch";
 import { MS } from "@strata/launch";
 import { type BridgeNetworkOptions, procSysctl } from "@strata/network";
+import { type IpResult, runCollected } from "@strata/veth";
 
 /** The steps `--explain` and `--trace` name, in the order a run goes through them. */
 export type StepName =
@@ -426,34 +426,7 @@ export function pullObserver(options: { explain?: Explain; trace?: Trace }): {
 
 // ------------------------------------------------------------------ bridge dry run
 
-interface SpawnResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** One process, its output collected (non-zero exits are returned, not thrown). */
-function spawnCollect(command: string, args: readonly string[], input = ""): Promise<SpawnResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => err.push(b));
-    child.on("error", reject);
-    child.on("close", (code, signal) =>
-      resolve({
-        exitCode: code ?? (signal ? 128 : 1),
-        stdout: Buffer.concat(out).toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-      }),
-    );
-    child.stdin.on("error", () => {});
-    child.stdin.end(input);
-  });
-}
-
-const DONE: SpawnResult = { exitCode: 0, stdout: "", stderr: "" };
+const DONE: IpResult = { exitCode: 0, stdout: "", stderr: "" };
 
 /**
  * Effects for a `BridgeNetwork` that looks but does not touch: `ip` queries and `iptables-save` run for
@@ -466,12 +439,12 @@ export function dryRunBridgeEffects(): Pick<BridgeNetworkOptions, "ip" | "iptabl
   return {
     ip: {
       run: (args, options) =>
-        args.includes("-batch") ? Promise.resolve(DONE) : spawnCollect("ip", args, options?.input),
+        args.includes("-batch") ? Promise.resolve(DONE) : runCollected("ip", args, options?.input),
     },
     iptables: {
       iptables: async () => DONE,
       restore: async () => DONE,
-      save: (table) => spawnCollect("iptables-save", ["-t", table]),
+      save: (table) => runCollected("iptables-save", ["-t", table]),
     },
     sysctl: {
       read: (key) => sysctl.read(key),

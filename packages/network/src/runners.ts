@@ -1,13 +1,10 @@
-import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { type IpResult, runCollected } from "@strata/veth";
 import { NetworkError } from "./errors.js";
 
-export interface RunResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
+/** The output of one iptables/sysctl process (the same shape as an `ip` run). */
+export type RunResult = IpResult;
 
 /**
  * The firewall effect: `iptables -w ARGS` and `iptables-restore -w --noflush` (stdin = rules in
@@ -20,34 +17,14 @@ export interface IptablesRunner {
   save(table: "nat" | "filter"): Promise<RunResult>;
 }
 
-function spawnCollect(file: string, args: readonly string[], input?: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, [...args], { stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => err.push(b));
-    child.on("error", reject);
-    child.on("close", (code, signal) =>
-      resolve({
-        exitCode: code ?? (signal ? 128 : 1),
-        stdout: Buffer.concat(out).toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-      }),
-    );
-    child.stdin.on("error", () => {});
-    child.stdin.end(input ?? "");
-  });
-}
-
 /** Spawns `iptables`, `iptables-restore` and `iptables-save` (binaries overridable, e.g. `iptables-legacy`). */
 export function spawnIptablesRunner(
   binaries: { iptables?: string; restore?: string; save?: string } = {},
 ): IptablesRunner {
   return {
-    iptables: (args) => spawnCollect(binaries.iptables ?? "iptables", ["-w", ...args]),
-    restore: (input) => spawnCollect(binaries.restore ?? "iptables-restore", ["-w", "--noflush"], input),
-    save: (table) => spawnCollect(binaries.save ?? "iptables-save", ["-t", table]),
+    iptables: (args) => runCollected(binaries.iptables ?? "iptables", ["-w", ...args]),
+    restore: (input) => runCollected(binaries.restore ?? "iptables-restore", ["-w", "--noflush"], input),
+    save: (table) => runCollected(binaries.save ?? "iptables-save", ["-t", table]),
   };
 }
 

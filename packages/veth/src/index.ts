@@ -33,7 +33,7 @@ export {
   listRoutes,
   type Route,
 } from "./read.js";
-export { type IpResult, type IpRunner, spawnIpRunner } from "./runner.js";
+export { type IpResult, type IpRunner, runCollected, spawnIpRunner } from "./runner.js";
 export {
   assertIp,
   assertLinkName,

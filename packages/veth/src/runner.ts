@@ -14,27 +14,28 @@ export interface IpRunner {
   run(args: readonly string[], options?: { input?: string }): Promise<IpResult>;
 }
 
+/** One process (no shell), its output collected. Non-zero exit codes are returned, not thrown. */
+export function runCollected(file: string, args: readonly string[], input = ""): Promise<IpResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, [...args], { stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", reject);
+    child.on("close", (code, signal) =>
+      resolve({
+        exitCode: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      }),
+    );
+    child.stdin.on("error", () => {});
+    child.stdin.end(input);
+  });
+}
+
 /** Spawns `ip` (no shell). Non-zero exit codes are returned, not thrown. */
 export function spawnIpRunner(binary = "ip"): IpRunner {
-  return {
-    run(args, options = {}) {
-      return new Promise((resolve, reject) => {
-        const child = spawn(binary, [...args], { stdio: ["pipe", "pipe", "pipe"] });
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        child.stdout.on("data", (b: Buffer) => out.push(b));
-        child.stderr.on("data", (b: Buffer) => err.push(b));
-        child.on("error", reject);
-        child.on("close", (code, signal) =>
-          resolve({
-            exitCode: code ?? (signal ? 128 : 1),
-            stdout: Buffer.concat(out).toString("utf8"),
-            stderr: Buffer.concat(err).toString("utf8"),
-          }),
-        );
-        child.stdin.on("error", () => {});
-        child.stdin.end(options.input ?? "");
-      });
-    },
-  };
+  return { run: (args, options = {}) => runCollected(binary, args, options.input) };
 }
