@@ -74,7 +74,7 @@ if [[ -n ${BASELINE:-} ]]; then
   for l in "$REPO"/node_modules/@strata/*; do
     ln -s "$B/$(readlink "$l" | sed 's|^\.\./\.\./||')" "$B/node_modules/@strata/$(basename "$l")"
   done
-  STRATA_BASE="node $(STRATA_BUNDLE_OUT="$BENCH/baseline-bundle/" node "$B/bench/store/bundle.mjs") --root $S/strata"
+  STRATA_BASE="node $(STRATA_BUNDLE_OUT="$B/node_modules/.cache/strata-bench-store/" node "$B/bench/store/bundle.mjs") --root $S/strata"
 fi
 
 cat > "$S/reset" <<RESET

@@ -75,11 +75,17 @@ describePrivileged(
     const waitFor = (child: ChildProcess, text: string) =>
       new Promise<void>((resolve, reject) => {
         let seen = "";
+        let errors = "";
         child.stdout?.on("data", (c: Buffer) => {
           seen += c.toString();
           if (seen.includes(text)) resolve();
         });
-        child.once("exit", () => reject(new Error(`exited before printing '${text}': ${seen}`)));
+        child.stderr?.on("data", (c: Buffer) => {
+          errors += c.toString();
+        });
+        child.once("exit", (code) =>
+          reject(new Error(`exited (${code}) before printing '${text}': ${seen} / stderr: ${errors}`)),
+        );
       });
     async function waitRunning(name: string): Promise<void> {
       for (let i = 0; i < 200; i++) {
@@ -344,7 +350,9 @@ describePrivileged(
     }, 30_000);
 
     it("publishes ports to 127.0.0.1 and lets two containers reach each other by address", async () => {
-      const [p1, p2] = [await freePort(), await freePort()];
+      const p1 = await freePort();
+      let p2 = await freePort();
+      while (p2 === p1) p2 = await freePort(); // the kernel may hand the same free port out twice
       const httpd =
         "mkdir -p /www && echo hello-$(hostname) > /www/index.html && echo serving && exec httpd -f -p 80 -h /www";
       const web = start([
