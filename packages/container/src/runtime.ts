@@ -894,6 +894,8 @@ export class ContainerRuntime {
     const command = this.monitorCommand();
     const prepared = await this.prepare({ ...options, tty: false, interactive: false }, monitorAttaches);
     const { state, dir, spec, runtime } = prepared;
+    // prepare() settles the command after its last write; the monitor and `ps` read it from disk
+    await this.states.write(state);
     const record: DetachedLaunch = { spec, runtime, runtimeOptions: this.portableOptions() };
     if (monitorAttaches) {
       record.network = {

@@ -93,6 +93,7 @@ describePrivileged(
 
     it("stop of a container started with rm succeeds and the container removes itself (as docker)", async () => {
       const c = await runtime.runDetached({ image: f.busybox, rm: true, args: ["sleep", "60"] });
+      expect((await runtime.list()).map((entry) => entry.command)).toEqual(["sleep 60"]);
       const stopped = await runtime.stop(c.id, { timeoutMs: 2_000 });
       expect(stopped.status).toBe("exited");
       expect(await runtime.list({ all: true })).toEqual([]);

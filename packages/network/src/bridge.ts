@@ -510,14 +510,15 @@ export class BridgeNetwork {
     const liveNetns = new Set(live.map((l) => l.details?.netns));
     const removals: string[] = [];
     for (const link of links) {
-      if (link.kind !== "veth" || !link.name.startsWith(this.vethPrefix) || liveLinks.has(link.name))
+      if (link.kind !== "veth" || !isStrataName(link.name, this.vethPrefix, 6) || liveLinks.has(link.name))
         continue;
       if (report.links.includes(link.name)) continue;
       removals.push(`link del dev ${link.name}`);
       report.links.push(link.name);
     }
     for (const entry of namespaces) {
-      if (!entry.name.startsWith(this.netnsPrefix) || liveNetns.has(entry.name)) continue;
+      // Only names strata itself makes (prefix + 12 hex): never another tool's or test's namespace.
+      if (!isStrataName(entry.name, this.netnsPrefix, 12, 12) || liveNetns.has(entry.name)) continue;
       if (report.netns.includes(entry.name)) continue;
       removals.push(`netns del ${entry.name}`);
       report.netns.push(entry.name);
@@ -577,4 +578,11 @@ export async function defaultIsAlive(lease: Lease): Promise<boolean> {
   const start = await processStartTime(lease.pid);
   if (start === undefined) return false;
   return lease.pidStart === undefined || lease.pidStart === start;
+}
+
+/** `name` is `prefix` followed by lowercase hex only (as hostInterfaceName and netnsName make them). */
+function isStrataName(name: string, prefix: string, minHex: number, maxHex = 64): boolean {
+  if (!name.startsWith(prefix)) return false;
+  const rest = name.slice(prefix.length);
+  return rest.length >= minHex && rest.length <= maxHex && /^[0-9a-f]+$/.test(rest);
 }

@@ -109,14 +109,17 @@ describePrivileged(
       },
     );
 
-    it("gc removes strata-named veths, namespaces and DNAT rules that no lease owns", async () => {
+    it("gc removes strata-named veths, namespaces and DNAT rules that no lease owns, and nothing else", async () => {
       await network.ensure();
-      const ns = `${opts.netnsPrefix}orphan`;
+      const ns = `${opts.netnsPrefix}0123456789ab`;
+      // Same prefix, but not a name strata makes (prefix + 12 hex): another tool's namespace, never removed.
+      const foreign = `${opts.netnsPrefix}not-ours`;
+      await run("ip", ["netns", "add", foreign]);
       await run("ip", ["netns", "add", ns]);
       await run("ip", [
         "link",
         "add",
-        `${opts.vethPrefix}orph`,
+        `${opts.vethPrefix}abcdef`,
         "type",
         "veth",
         "peer",
@@ -144,9 +147,11 @@ describePrivileged(
         "--to-destination",
         "10.0.0.1:80",
       ]);
-      expect(await leftovers()).toEqual({ links: 1, netns: 1, rules: 1, leases: 0 });
+      expect(await leftovers()).toEqual({ links: 1, netns: 2, rules: 1, leases: 0 });
       const report = await network.gc();
-      expect(report).toEqual({ leases: [], netns: [ns], links: [`${opts.vethPrefix}orph`], rules: 1 });
+      expect(report).toEqual({ leases: [], netns: [ns], links: [`${opts.vethPrefix}abcdef`], rules: 1 });
+      expect(await leftovers()).toEqual({ links: 0, netns: 1, rules: 0, leases: 0 });
+      await run("ip", ["netns", "del", foreign]);
       expect(await leftovers()).toEqual({ links: 0, netns: 0, rules: 0, leases: 0 });
     });
 
