@@ -14,14 +14,38 @@ import { spawnMounter } from "@strata/overlay-mount";
 import { pullImage } from "@strata/registry-pull";
 import { buildImage, busyboxRootfs, pushImage, startRegistry } from "@strata/testkit";
 import { ContainerRuntime } from "../../packages/container/dist/index.js";
+import { freshBundle } from "./fresh-bundle.mjs";
+
+// the strata CLI as a user runs it: `node apps/run/bin/strata.js run --rm ...`, one Node start per run.
+// "bundle" is the fresh build/cli bundle (bin/strata.js refuses a stale one: the bench checks below),
+// "source" the no-build development path (TypeScript loader), STRATA_FROM_SOURCE=1.
+const STRATA_BIN = new URL("../../apps/run/bin/strata.js", import.meta.url).pathname;
+const CLI_MODES = (process.env.STRATA_BENCH_CLI ?? "bundle,source").split(",").filter(Boolean);
+/**
+ * The bundle rows must never time the source path (bin/strata.js falls back to it when a source is
+ * edited while the bench runs, as happens in a shared checkout): when the bundle is stale, bundle
+ * the current sources again (`apps/run/scripts/bundle.mjs`, what `npm run build` runs) and say so.
+ */
+let rebuilds = 0;
+function ensureFreshBundle() {
+  if (freshBundle()) return true;
+  execFileSync(process.execPath, [new URL("../../apps/run/scripts/bundle.mjs", import.meta.url).pathname], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  rebuilds++;
+  if (!freshBundle()) throw new Error("apps/run/build/cli stays stale: sources keep changing, rerun later");
+  return false;
+}
 
 const ROUNDS = Number(process.env.STRATA_BENCH_ROUNDS ?? 30);
 const WARMUP = Number(process.env.STRATA_BENCH_WARMUP ?? 3);
 const base = process.env.STRATA_BENCH_DIR ?? tmpdir();
 
-function run(cmd, args) {
+function run(cmd, args, env) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+    const opts = { stdio: ["ignore", "ignore", "pipe"] };
+    if (env) opts.env = { ...process.env, ...env };
+    const child = spawn(cmd, args, opts);
     let err = "";
     child.stderr.on("data", (b) => (err += b));
     child.on("error", reject);
@@ -123,7 +147,31 @@ try {
     "/bin/true",
   ];
 
+  const cliEnv = {
+    STRATA_ROOT: join(dir, "store"),
+    STRATA_CGROUP_PARENT: "strata-bench-run",
+    STRATA_CONFIG: join(dir, "no-config.json"), // absent: defaults, no host config
+  };
+  const cliArgs = [STRATA_BIN, "run", "--rm", "--network", "none", ref, "/bin/true"];
+  const cli = {};
+  for (const mode of CLI_MODES) {
+    const env = { ...cliEnv, STRATA_FROM_SOURCE: mode === "source" ? "1" : "0" };
+    if (mode === "bundle") ensureFreshBundle();
+    cli[`strata CLI (${mode})`] = () => run(process.execPath, cliArgs, env);
+  }
+  // where a CLI run's time goes: Node's own start, and Node + loading the CLI (bundle) without running
+  const baselines =
+    process.env.STRATA_BENCH_BASELINES === "0"
+      ? {}
+      : {
+          "node -e 0": () => run(process.execPath, ["-e", "0"]),
+          "strata --version (bundle)": () =>
+            run(process.execPath, [STRATA_BIN, "--version"], { ...cliEnv, STRATA_FROM_SOURCE: "0" }),
+        };
+
   const contenders = {
+    ...cli,
+    ...baselines,
     "strata library": () => runtime.run({ image: ref, rm: true, args: ["/bin/true"], stdio: "pipe" }),
     "strata library, host mount (before)": () =>
       hostMountRuntime.run({ image: ref, rm: true, args: ["/bin/true"], stdio: "pipe" }),
@@ -139,10 +187,31 @@ try {
     "podman run --rm": () => run("podman", podmanRun),
   };
   const times = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+  let dropped = 0;
   for (let round = -WARMUP; round < ROUNDS; round++) {
     for (const [name, fn] of Object.entries(contenders)) {
       const ms = await time(fn);
       if (round >= 0) times[name].push(ms);
+    }
+    // stale at the end of a round: the bundle row of this round may have run the sources; drop it
+    if (CLI_MODES.includes("bundle") && !ensureFreshBundle() && round >= 0) {
+      times["strata CLI (bundle)"].pop();
+      dropped++;
+    }
+  }
+  // STRATA_BENCH_PROFILE=<dir>: one more CLI run of each mode with --cpu-prof into <dir> (where the
+  // time goes; open the .cpuprofile in Chrome DevTools or summarise with profile-summary.mjs)
+  if (process.env.STRATA_BENCH_PROFILE) {
+    for (const mode of CLI_MODES) {
+      const env = { ...cliEnv, STRATA_FROM_SOURCE: mode === "source" ? "1" : "0" };
+      const prof = [
+        "--cpu-prof",
+        "--cpu-prof-interval",
+        "200",
+        "--cpu-prof-dir",
+        process.env.STRATA_BENCH_PROFILE,
+      ];
+      await run(process.execPath, [...prof, "--cpu-prof-name", `cli-${mode}.cpuprofile`, ...cliArgs], env);
     }
   }
   const medians = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
@@ -150,6 +219,9 @@ try {
   const result = {
     date: new Date().toISOString(),
     rounds: ROUNDS,
+    // bundle samples dropped because sources changed during their round, and bundle rebuilds
+    bundleSamplesDropped: dropped,
+    bundleRebuilds: rebuilds,
     loadavg: execFileSync("cat", ["/proc/loadavg"]).toString().trim(),
     medianMs: medians,
     minMs: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Math.min(...v)])),
@@ -158,6 +230,12 @@ try {
       "library / crun": lib / medians["crun run"],
       "library host mount (before) / crun":
         medians["strata library, host mount (before)"] / medians["crun run"],
+      ...Object.fromEntries(
+        Object.keys(cli).flatMap((k) => [
+          [`${k} / podman`, medians[k] / medians["podman run --rm"]],
+          [`${k} / crun`, medians[k] / medians["crun run"]],
+        ]),
+      ),
     },
   };
   console.log(JSON.stringify(result, null, 2));

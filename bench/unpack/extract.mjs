@@ -20,7 +20,9 @@ const mediaType = layer.endsWith(".gz")
     ? "application/vnd.oci.image.layer.v1.tar+zstd"
     : "application/vnd.oci.image.layer.v1.tar";
 const started = process.hrtime.bigint();
-const result = await unpackLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), {
+// STRATA_BENCH_READ_CHUNK: input chunk size (default 1 MiB; an HTTP body arrives in ~64 KiB pieces)
+const readChunk = Number(process.env.STRATA_BENCH_READ_CHUNK ?? 1 << 20);
+const result = await unpackLayer(createReadStream(layer, { highWaterMark: readChunk }), {
   target: resolve(target),
   mediaType,
   whiteouts,

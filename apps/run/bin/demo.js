@@ -4,6 +4,9 @@
 // image from /bin/busybox, serves it from a private registry on 127.0.0.1, then runs
 // `strata pull`, `strata images`, `strata run …` and `strata network ls` against a temp store, printing
 // each command first, and removes everything it made. Needs only the npm and Debian package registries.
+// `npm run demo -- --shell` (`node apps/run/bin/demo.js --shell`) then opens an interactive shell in a
+// container on the bridge with a pids limit (`strata run -it --rm --pids-limit 16 …  sh`); the registry
+// and the store stay until that shell exits, then everything is cleaned up as usual.
 // Environment: STRATA_DEMO_PREFIX (temp dir name prefix), and the CLI's own STRATA_* knobs
 // (STRATA_BRIDGE, STRATA_SUBNET, STRATA_CGROUP_PARENT, …), which are passed through.
 import { execFileSync, spawn } from "node:child_process";
@@ -58,7 +61,20 @@ function strata(root, args) {
   });
 }
 
+const USAGE = "usage: demo.js [--shell]   (--shell: end in an interactive shell in a container)\n";
+
 async function main() {
+  const args = process.argv.slice(2);
+  if (args.some((a) => a === "-h" || a === "--help")) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const unknown = args.filter((a) => a !== "--shell");
+  if (unknown.length > 0) {
+    process.stderr.write(`demo: unknown argument ${unknown[0]}\n${USAGE}`);
+    return 2;
+  }
+  const shell = args.includes("--shell");
   if (process.getuid?.() !== 0) {
     process.stderr.write("demo: run it as root (containers need namespaces, mounts, cgroups and a bridge)\n");
     return 2;
@@ -117,6 +133,25 @@ async function main() {
         status = code;
         break;
       }
+    }
+    if (shell && status === 0) {
+      say("a shell in a container (bridge network, pids limit 16); 'exit' ends it and cleans up");
+      // -t only on a terminal (as docker, strata cannot make a tty of a pipe); -i keeps stdin either way
+      const it = process.stdin.isTTY ? "-it" : "-i";
+      const args = [
+        "run",
+        it,
+        "--rm",
+        "--pids-limit",
+        "16",
+        "--hostname",
+        "demo",
+        "--network",
+        "bridge",
+        ref,
+        "sh",
+      ];
+      status = await strata(root, args);
     }
   } catch (error) {
     process.stderr.write(`demo: ${error instanceof Error ? error.message : error}\n`);

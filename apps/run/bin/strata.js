@@ -1,16 +1,45 @@
 #!/usr/bin/env node
-// strata CLI entry. In a source checkout (src/ next to this file) it registers a tiny TypeScript
-// loader and runs the sources, so no build step is needed; an installed package (no src/) runs dist/.
-import { existsSync } from "node:fs";
+// strata CLI entry.
+// - Installed package (no src/ next to this file), or STRATA_USE_DIST=1: runs dist/ (tsc output).
+// - Source checkout: runs build/cli/strata.mjs, the single-file bundle `npm run build` makes
+//   (scripts/bundle.mjs), but only while it is fresh: build/cli/stamp.json lists every file the
+//   bundle was made from (sources, bundled dependencies, the package.json files that resolved them)
+//   with its mtime and size, and a single difference (or a missing file) means stale. Otherwise, or
+//   with STRATA_FROM_SOURCE=1, it registers a small TypeScript loader and runs src/ (no build step;
+//   ~0.3 s slower per start).
+import { existsSync, readFileSync, statSync } from "node:fs";
+import module from "node:module";
 
-const fromSource =
-  existsSync(new URL("../src/main.ts", import.meta.url)) && process.env.STRATA_USE_DIST !== "1";
+// Node >= 22.1 keeps V8's compiled code of the modules loaded below on disk (in os.tmpdir()); Node 20
+// has no such API (and no gain from a hand-rolled vm.Script cache: bench/run/RESULTS.md).
+module.enableCompileCache?.();
+
+/** True when the bundle exists and every input is byte-for-byte where the build saw it (mtime+size). */
+function freshBundle() {
+  const stampUrl = new URL("../build/cli/stamp.json", import.meta.url);
+  let stamp;
+  try {
+    stamp = JSON.parse(readFileSync(stampUrl, "utf8"));
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(stamp?.files) || stamp.files.length === 0) return false;
+  for (const [rel, mtimeMs, size] of stamp.files) {
+    const s = statSync(new URL(rel, stampUrl), { throwIfNoEntry: false });
+    if (s === undefined || s.mtimeMs !== mtimeMs || s.size !== size) return false;
+  }
+  return existsSync(new URL(stamp.entry, stampUrl));
+}
+
+const env = process.env;
 let entry;
-if (fromSource) {
+if (!existsSync(new URL("../src/main.ts", import.meta.url)) || env.STRATA_USE_DIST === "1") {
+  entry = "../dist/main.js";
+} else if (env.STRATA_FROM_SOURCE !== "1" && freshBundle()) {
+  entry = "../build/cli/strata.mjs";
+} else {
   await import("./register.js");
   entry = "../src/main.ts";
-} else {
-  entry = "../dist/main.js";
 }
 const { main } = await import(entry);
 process.exitCode = await main(process.argv);

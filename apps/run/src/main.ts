@@ -20,6 +20,7 @@ import { completionScript } from "./completion.js";
 import { loadConfig, type StrataConfig } from "./config.js";
 import { settingsFrom } from "./context.js";
 import { ExitCode, reportError } from "./errors.js";
+import { addExplainOptions, type ExplainFlags, explainer, observed, splitTraceEquals } from "./explain.js";
 
 /** The package version; "unknown" when package.json is not next to the code (e.g. a bundle). */
 function packageVersion(): string {
@@ -129,7 +130,7 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
   let exitCode: number = ExitCode.OK;
   let runVerb = false;
 
-  program
+  const pullVerb = program
     .command("pull")
     .description("Pull an image from a registry")
     .argument("<ref>", "NAME[:TAG|@DIGEST], e.g. ubuntu:20.04 or 127.0.0.1:5000/library/busybox")
@@ -139,30 +140,43 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .option("-q, --quiet", "print only the image ID")
     .addHelpText(
       "after",
-      "\nExamples:\n  strata pull busybox\n  strata pull --platform linux/arm64 ubuntu:20.04\n  strata pull --insecure-registry 127.0.0.1:5000 127.0.0.1:5000/library/busybox:latest\n  strata pull -q alpine@sha256:c5b1261d6d3e43071626931fc004f70149baeba2c8ec672bd4f27761f8e1ad6b",
-    )
-    .action(
-      async (
-        ref: string,
-        opts: { platform?: string; registryMirror?: string[]; insecureRegistry?: string[]; quiet?: boolean },
-      ) => {
-        const store = await openStore();
-        const concurrency = Number(io.env.STRATA_PULL_CONCURRENCY) || undefined;
-        out(
-          await (await import("./commands/pull.js")).pullCommand(
+      "\nExamples:\n  strata pull busybox\n  strata pull --platform linux/arm64 ubuntu:20.04\n  strata pull --insecure-registry 127.0.0.1:5000 127.0.0.1:5000/library/busybox:latest\n  strata pull -q alpine@sha256:c5b1261d6d3e43071626931fc004f70149baeba2c8ec672bd4f27761f8e1ad6b\n  strata pull --explain --trace=json busybox",
+    );
+  addExplainOptions(pullVerb, { dryRun: false }).action(
+    async (
+      ref: string,
+      opts: {
+        platform?: string;
+        registryMirror?: string[];
+        insecureRegistry?: string[];
+        quiet?: boolean;
+      } & ExplainFlags,
+    ) => {
+      const { explain: _e, trace: _t, traceFormat: _f, ...pullOpts } = opts;
+      const x = explainer(opts, { stdout: out, stderr: err });
+      const store = await openStore();
+      const concurrency = Number(io.env.STRATA_PULL_CONCURRENCY) || undefined;
+      const { pullObserver } = await import("@strata/container");
+      const observer = x.explain || x.trace ? pullObserver(observed(x)) : undefined;
+      const pull = () =>
+        import("./commands/pull.js").then(({ pullCommand }) =>
+          pullCommand(
             store,
             ref,
             {
-              ...opts,
+              ...pullOpts,
               ...registryOptions(opts),
               signal: interrupt.signal,
               ...(concurrency ? { concurrency } : {}),
+              ...(observer ? { observe: observer.onProgress } : {}),
             },
             { stdout: io.stdout, write: out },
           ),
         );
-      },
-    );
+      out(await (x.trace ? x.trace.time("pull", pull) : pull()));
+      x.finish();
+    },
+  );
 
   program
     .command("images")
@@ -212,7 +226,7 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
       out(await infoCommand(await openStore(), VERSION));
     });
 
-  program
+  const runVerb_ = program
     .command("run")
     .description(
       "Run a command in a new container (pulls the image when it is missing; network: bridge by default)",
@@ -264,6 +278,8 @@ Examples:
   strata run --rm --pids-limit 16 --memory 64m --hostname demo busybox sh -c 'hostname; cat /proc/self/cgroup'
   strata run -d --name web -p 8080:80 busybox httpd -f -p 80
   strata run --rm -it busybox sh
+  strata run --rm --explain --trace busybox true
+  strata run --dry-run --network none --pids-limit 2 busybox sh -c 'echo hi' > plan.sh
 
 Exit status: the container's (128+N when signal N killed it); 125 when strata failed before the
 container started; 126 when the command cannot be invoked; 127 when it is not found.`,
@@ -273,17 +289,17 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       "--insecure-registry <host>",
       "registry allowed over plain HTTP for a missing image (repeatable)",
       collect,
-    )
-    .action(async (image: string, command: string[], flags: RunFlags) => {
-      const f: RunFlags = { ...flags, ...registryOptions(flags) };
-      if (f.network === undefined && config.defaultNetwork !== undefined) f.network = config.defaultNetwork;
-      exitCode = await runCommand(settings(), image, command, f, {
-        stdout: out,
-        stderr: err,
-        stderrStream: io.stderr,
-        signal: interrupt.signal,
-      });
+    );
+  addExplainOptions(runVerb_).action(async (image: string, command: string[], flags: RunFlags) => {
+    const f: RunFlags = { ...flags, ...registryOptions(flags) };
+    if (f.network === undefined && config.defaultNetwork !== undefined) f.network = config.defaultNetwork;
+    exitCode = await runCommand(settings(), image, command, f, {
+      stdout: out,
+      stderr: err,
+      stderrStream: io.stderr,
+      signal: interrupt.signal,
     });
+  });
 
   program
     .command("ps")
@@ -329,22 +345,33 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       if (!ok) exitCode = ExitCode.FAILURE;
     });
 
-  program
+  const rmVerb = program
     .command("rm")
     .description("Remove containers (their layer, state and name)")
     .argument("<container...>", "name, ID or unique ID prefix")
     .option("-f, --force", "kill and remove a running container")
-    .addHelpText("after", "\nExamples:\n  strata rm web\n  strata rm -f web")
-    .action(async (refs: string[], opts: { force?: boolean }) => {
-      const { runtime } = await opened();
-      const ok = await eachContainer(
-        refs,
-        (r) => runtime.remove(r, { force: opts.force === true }),
-        out,
-        (e) => reportError(e, err),
-      );
-      if (!ok) exitCode = ExitCode.FAILURE;
-    });
+    .addHelpText(
+      "after",
+      "\nExamples:\n  strata rm web\n  strata rm -f web\n  strata rm --dry-run web > teardown.sh",
+    );
+  addExplainOptions(rmVerb).action(async (refs: string[], opts: { force?: boolean } & ExplainFlags) => {
+    const x = explainer(opts, { stdout: out, stderr: err });
+    const { runtime } = await opened();
+    const ok = await eachContainer(
+      refs,
+      (r) =>
+        runtime.remove(r, {
+          force: opts.force === true,
+          ...observed(x),
+          ...(x.dryRun ? { dryRun: true } : {}),
+        }),
+      // --dry-run: stdout is the script, the names are not printed
+      x.dryRun ? () => undefined : out,
+      (e) => reportError(e, err),
+    );
+    x.finish();
+    if (!ok) exitCode = ExitCode.FAILURE;
+  });
 
   program
     .command("gc")
@@ -364,13 +391,16 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       "after",
       "\nExamples:\n  strata netns add blue\n  strata netns ls\n  strata netns exec blue ip addr\n  strata netns rm blue",
     );
-  netns
-    .command("add")
-    .description("Create a named network namespace (as 'ip netns add')")
-    .argument("<name>")
-    .action(async (name: string) => {
-      await netnsAdd(name);
-    });
+  addExplainOptions(
+    netns
+      .command("add")
+      .description("Create a named network namespace (as 'ip netns add')")
+      .argument("<name>")
+      .addHelpText("after", "\nExamples:\n  strata netns add blue\n  strata netns add --explain blue"),
+    { trace: false },
+  ).action(async (name: string, opts: ExplainFlags) => {
+    await netnsAdd(name, explainer(opts, { stdout: out, stderr: err }));
+  });
   netns
     .command("ls")
     .alias("list")
@@ -379,14 +409,18 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
     .action(async (opts: { format?: string }) => {
       out(await netnsList(opts.format));
     });
-  netns
-    .command("rm")
-    .alias("del")
-    .description("Delete named network namespaces (as 'ip netns del')")
-    .argument("<name...>")
-    .action(async (names: string[]) => {
-      for (const name of names) await netnsRemove(name);
-    });
+  addExplainOptions(
+    netns
+      .command("rm")
+      .alias("del")
+      .description("Delete named network namespaces (as 'ip netns del')")
+      .argument("<name...>"),
+    { trace: false },
+  ).action(async (names: string[], opts: ExplainFlags) => {
+    const x = explainer(opts, { stdout: out, stderr: err });
+    for (const name of names) await netnsRemove(name, x);
+    x.finish();
+  });
   netns
     .command("exec")
     .description("Run a command inside a named network namespace (as 'ip netns exec')")
@@ -469,7 +503,7 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
     });
 
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(splitTraceEquals(argv, program));
     return exitCode;
   } catch (e) {
     if (e instanceof ParsedOnly) return ExitCode.OK;

@@ -9,6 +9,12 @@ export type Compression = LayerCompression;
 
 /** How many compressed bytes may wait while the previous chunk is applied. */
 const READ_AHEAD = 1024 * 1024;
+/**
+ * Output block of the gunzip stream: one thread-pool round trip each. 1 MiB instead of 128 KiB: fewer
+ * round trips, and each block's files even out, so inflate (the critical path) stalls less on a block
+ * full of small files (measured: 0.93 → 0.79 s median on a 52 MB/172 MB layer, bench/unpack/RESULTS.md).
+ */
+const GUNZIP_CHUNK = 1024 * 1024;
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
@@ -39,14 +45,25 @@ export function sniffCompression(head: Buffer): Compression {
   return "none";
 }
 
+/** Compressed input is handed to the decompressor in pieces of up to this size (see MagicCheck). */
+const COALESCE = 1024 * 1024;
+
 /**
  * Passes compressed bytes through unchanged after checking that the first bytes agree with the media
  * type, and feeds every byte to `onBytes` (the compressed digest).
+ *
+ * For compressed layers it also coalesces the input: an HTTP body arrives in ~64 KiB pieces, and each
+ * piece fed to zlib costs a thread-pool round trip and a stream turn (measured: 64 KiB pieces 0.69 s,
+ * 1 MiB pieces 0.55 s for a 52 MB layer). Pieces that arrive in the same event-loop turn are joined (up
+ * to 1 MiB) and passed on at the end of that turn, so a slow source is never delayed.
  */
 export class MagicCheck extends Transform {
   private head: Buffer[] = [];
   private headLen = 0;
   private checked = false;
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
+  private scheduled = false;
 
   constructor(
     private readonly expected: Compression,
@@ -62,9 +79,21 @@ export class MagicCheck extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.onBytes(chunk);
     if (this.checked) {
-      const wait = this.backlog();
-      if (wait === undefined) cb(null, chunk);
-      else wait.then(() => cb(null, chunk), cb);
+      if (this.expected === "none") {
+        this.proceed(cb, chunk);
+        return;
+      }
+      this.pending.push(chunk);
+      this.pendingLen += chunk.length;
+      if (this.pendingLen >= COALESCE) this.flushPending();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.flushPending();
+        });
+      }
+      this.proceed(cb);
       return;
     }
     this.head.push(chunk);
@@ -77,11 +106,27 @@ export class MagicCheck extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
+    this.flushPending();
     if (this.checked || this.headLen === 0) {
       cb();
       return;
     }
     this.release(cb);
+  }
+
+  private proceed(cb: TransformCallback, chunk?: Buffer): void {
+    const wait = this.backlog();
+    if (wait === undefined) cb(null, chunk);
+    else wait.then(() => cb(null, chunk), cb);
+  }
+
+  private flushPending(): void {
+    if (this.pendingLen === 0 || this.destroyed) return;
+    const piece =
+      this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingLen);
+    this.pending = [];
+    this.pendingLen = 0;
+    this.push(piece);
   }
 
   private release(cb: TransformCallback): void {
@@ -161,7 +206,7 @@ export function createDecompressor(
 ): Transform | undefined {
   switch (compression) {
     case "gzip":
-      return createGunzip({ chunkSize: 128 * 1024 });
+      return createGunzip({ chunkSize: GUNZIP_CHUNK });
     case "zstd": {
       const native = opts.zstd === "js" ? null : loadZstdNapi();
       return native ? new native.DecompressStream() : new FzstdStream();

@@ -16,7 +16,7 @@ const BATCH = 1024 * 1024;
 /** Streams up to this size are hashed on the main thread (no worker round trip). */
 const INLINE_LIMIT = 4 * BATCH;
 /** Hashing may lag this far behind before `backlog()` asks the writer to wait. */
-const MAX_BACKLOG = 16 * BATCH;
+const MAX_BACKLOG = 4 * BATCH;
 
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
@@ -45,7 +45,9 @@ interface JobHooks {
   failed(err: Error): void;
 }
 
-type Reply = { op: "ack"; id: number; buf: SharedArrayBuffer; len: number } | { op: "digest"; id: number; hex: string };
+type Reply =
+  | { op: "ack"; id: number; buf: SharedArrayBuffer; len: number }
+  | { op: "digest"; id: number; hex: string };
 
 /** The one hashing thread shared by every unpack of the process (started on first use). */
 class HashThread {
@@ -93,7 +95,11 @@ class HashThread {
     if (this.worker !== undefined) return this.worker;
     let worker: Worker;
     try {
-      worker = new Worker(WORKER_SOURCE, { eval: true });
+      // Hashing allocates almost nothing on the JS heap: a small heap keeps the thread's RSS down.
+      worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
+      });
     } catch {
       return undefined;
     }
@@ -101,7 +107,7 @@ class HashThread {
     worker.on("message", (m: Reply) => {
       const job = this.jobs.get(m.id);
       if (m.op === "ack") {
-        if (this.free.length < 64) this.free.push(m.buf);
+        if (this.free.length < MAX_BACKLOG / BATCH + 2) this.free.push(m.buf);
         job?.acked(m.len);
       } else {
         this.jobs.delete(m.id);

@@ -104,13 +104,16 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     );
   }
   if (options.skipDigest === true && options.expectedDigest !== undefined) {
-    throw new TypeError("skipDigest and expectedDigest exclude each other: the digest cannot be checked without hashing");
+    throw new TypeError(
+      "skipDigest and expectedDigest exclude each other: the digest cannot be checked without hashing",
+    );
   }
   const maxBytes = options.limits?.maxBytes ?? DEFAULT_MAX_BYTES;
   const maxEntries = options.limits?.maxEntries ?? DEFAULT_MAX_ENTRIES;
 
   // Resolve the target itself once, so that every path built below is already canonical.
   const target = realpathSync(options.target);
+  const decompressor = createDecompressor(compression, { zstd: options.zstd ?? "native" });
   const extractor = new Extractor(
     target,
     options.whiteouts,
@@ -123,7 +126,7 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
   // Both digests are computed on a worker thread (for streams over a few MiB), so SHA-256 runs in
   // parallel with decompression and the file writes here.
   const compressedHash =
-    options.skipDigest === true && !oneHash ? undefined : new OffThreadDigest(digestAlg);
+    options.skipDigest === true && compression !== "none" ? undefined : new OffThreadDigest(digestAlg);
   const diffHash = oneHash ? undefined : new OffThreadDigest(diffAlg);
   let compressedSize = 0;
   let size = 0;
@@ -152,9 +155,13 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
       cb(err as Error);
       return;
     }
+    proceed(cb);
+  };
+  // Take the next chunk once the hashing thread has caught up.
+  const proceed = (cb: (err?: Error | null) => void): void => {
     const wait = diffHash?.backlog();
     if (wait === undefined) cb();
-    else wait.then(() => cb(), cb);
+    else wait.then(() => proceed(cb), cb);
   };
   const sink = new Writable({
     highWaterMark: 256 * 1024,
@@ -173,7 +180,6 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     },
   });
 
-  const decompressor = createDecompressor(compression, { zstd: options.zstd ?? "native" });
   // Errors raised by the decoder mean corrupt compressed data, whatever their message says.
   let decoderError: unknown;
   decompressor?.once("error", (err) => {
@@ -183,7 +189,10 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     if (decompressor === undefined) await pipeline(input, check, sink);
     else await pipeline(input, check, decompressor, sink);
     const digestDone = compressedHash?.digest();
-    const [digest, diffId] = await Promise.all([digestDone, diffHash?.digest() ?? (digestDone as Promise<string>)]);
+    const [digest, diffId] = await Promise.all([
+      digestDone,
+      diffHash?.digest() ?? (digestDone as Promise<string>),
+    ]);
     if (options.expectedDigest !== undefined && digest !== options.expectedDigest) {
       throw new UnpackError(
         "DIGEST_MISMATCH",

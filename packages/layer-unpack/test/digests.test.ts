@@ -44,7 +44,10 @@ describePrivileged(
 
     it.each(["gzip", "zstd", "none"] as const)("verifies and reports both digests (%s)", async (comp) => {
       const blob = blobs[comp];
-      const { dir, result } = await run(comp, { expectedDigest: sha256(blob), expectedDiffId: sha256(tarBytes) });
+      const { dir, result } = await run(comp, {
+        expectedDigest: sha256(blob),
+        expectedDiffId: sha256(tarBytes),
+      });
       expect(result).toMatchObject({
         digest: sha256(blob),
         diffId: sha256(tarBytes),

@@ -3,9 +3,18 @@ import { createHash } from "node:crypto";
 import { access } from "node:fs/promises";
 import { constants } from "node:os";
 import type { ContainerRuntime } from "@strata/container";
-import { addNetns, deleteNetns, execCommand, listNetns, NetnsError, netnsPath } from "@strata/netns";
+import {
+  addNetns,
+  deleteNetns,
+  execCommand,
+  explainNetns,
+  listNetns,
+  NetnsError,
+  netnsPath,
+} from "@strata/netns";
 import type { BridgeNetwork } from "@strata/network";
 import { UsageError } from "../errors.js";
+import type { Explainer } from "../explain.js";
 import { table } from "../format.js";
 
 function checkFormat(format: string | undefined): void {
@@ -15,8 +24,10 @@ function checkFormat(format: string | undefined): void {
 }
 
 /** `strata netns add NAME`: as `ip netns add` (same /run/netns, so `ip netns` sees it). */
-export async function netnsAdd(name: string): Promise<void> {
-  await addNetns(name);
+export async function netnsAdd(name: string, x?: Explainer): Promise<void> {
+  x?.explain?.("netns", explainNetns.add(name));
+  if (!x?.dryRun) await addNetns(name);
+  x?.finish();
 }
 
 /** `strata netns ls`: names, one per line, as `ip netns list` (without ids). */
@@ -29,8 +40,9 @@ export async function netnsList(format?: string): Promise<string> {
 }
 
 /** `strata netns rm NAME…`: as `ip netns del`. */
-export async function netnsRemove(name: string): Promise<void> {
-  await deleteNetns(name);
+export async function netnsRemove(name: string, x?: Explainer): Promise<void> {
+  x?.explain?.("teardown", explainNetns.delete(name));
+  if (!x?.dryRun) await deleteNetns(name);
 }
 
 /** `strata netns exec NAME CMD…`: as `ip netns exec`; resolves with the command's exit code. */

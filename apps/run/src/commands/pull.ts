@@ -11,6 +11,8 @@ export interface PullCommandOptions {
   /** Parallel layer downloads (default: registry-pull's). */
   concurrency?: number;
   signal?: AbortSignal;
+  /** Also sees every pull event (--explain/--trace: @strata/container's `pullObserver`). */
+  observe?: (e: PullEvent) => void;
 }
 
 export interface PullIO {
@@ -46,6 +48,7 @@ export async function pullCommand(
   const bars = io.stdout.isTTY && !options.quiet ? await import("../progress-bars.js") : undefined;
   let renderer: ProgressRenderer | undefined;
   const onProgress = (e: PullEvent) => {
+    options.observe?.(e);
     if (options.quiet) return;
     if (e.type === "resolved") {
       const what = reference.digest ?? reference.tag ?? "latest";

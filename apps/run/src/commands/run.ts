@@ -1,11 +1,12 @@
-import type { DetachedRunOptions, RunOptions } from "@strata/container";
+import { type DetachedRunOptions, pullObserver, type RunOptions } from "@strata/container";
 import { parseNetworkMode, parsePublish } from "@strata/network";
 import { type Opened, openAll, type Settings } from "../context.js";
 import { UsageError } from "../errors.js";
+import { type ExplainFlags, explainer, observed } from "../explain.js";
 import { pullCommand } from "./pull.js";
 
 /** `strata run` flags as commander hands them over. */
-export interface RunFlags {
+export interface RunFlags extends ExplainFlags {
   rm?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -112,21 +113,35 @@ export async function runCommand(
   io: RunIO,
 ): Promise<number> {
   const options = runOptionsOf(image, command, flags);
+  const x = explainer(flags, io);
   const opened: Opened = await openAll(settings);
+  if (x.dryRun) {
+    // The plan of the same run (also for -d: the monitor would do the same). The container it describes
+    // is never known to strata (`strata rm` could not remove it), so its teardown is always the full one.
+    const { stdio: _s, onStart: _o, forwardSignals: _f, ...rest } = options;
+    await opened.runtime.run({ ...rest, rm: true, dryRun: true, ...observed(x) });
+    x.finish();
+    return 0;
+  }
+  const observer = x.explain || x.trace ? pullObserver(observed(x)) : undefined;
   options.pull = async (ref) => {
     io.stderr(`Unable to find image '${ref}' locally\n`);
     const pullOptions: Parameters<typeof pullCommand>[2] = { signal: io.signal };
     if (flags.platform !== undefined) pullOptions.platform = flags.platform;
     if (flags.registryMirror?.length) pullOptions.registryMirror = flags.registryMirror;
     if (flags.insecureRegistry?.length) pullOptions.insecureRegistry = flags.insecureRegistry;
+    if (observer) pullOptions.observe = observer.onProgress;
     // docker run prints the pull's progress and status on stderr, never the final reference line
-    await pullCommand(opened.store, ref, pullOptions, { stdout: io.stderrStream, write: io.stderr });
+    const pull = () =>
+      pullCommand(opened.store, ref, pullOptions, { stdout: io.stderrStream, write: io.stderr });
+    await (x.trace ? x.trace.time("pull", pull) : pull());
   };
   if (flags.detach) {
     const { stdio: _s, onStart: _o, forwardSignals: _f, tty: _t, interactive: _i, ...rest } = options;
     const detached: DetachedRunOptions = rest;
     const started = await opened.runtime.runDetached(detached);
     io.stdout(`${started.id}\n`);
+    x.finish(); // the monitor process runs the steps: only a pull is explained/timed here
     return 0;
   }
   // @strata/launch forwards signals once it has seen PID 1 start; one arriving earlier (during the pull
@@ -140,6 +155,7 @@ export async function runCommand(
   try {
     const result = await opened.runtime.run({
       ...options,
+      ...observed(x),
       stdio: "inherit",
       forwardSignals: true,
       onStart: (container) => {
@@ -148,6 +164,7 @@ export async function runCommand(
       },
     });
     if (result.oomKilled) io.stderr(`strata: container ${result.name} was OOM-killed (memory limit)\n`);
+    x.finish();
     return result.exitCode;
   } finally {
     for (const signal of HELD_SIGNALS) process.off(signal, hold);
