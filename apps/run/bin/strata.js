@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // strata CLI entry.
 // - Installed package (no src/ next to this file), or STRATA_USE_DIST=1: runs dist/ (tsc output).
-// - Source checkout: runs build/cli/strata.mjs, the single-file bundle `npm run build` makes
+// - Source checkout: runs build/cli/strata.mjs, the bundle (an entry and a few lazy chunks) `npm run build` makes
 //   (scripts/bundle.mjs), but only while it is fresh: build/cli/stamp.json lists every file the
 //   bundle was made from (sources, bundled dependencies, the package.json files that resolved them)
 //   with its mtime and size, and a single difference (or a missing file) means stale. Otherwise, or
@@ -14,7 +14,7 @@ import module from "node:module";
 // has no such API (and no gain from a hand-rolled vm.Script cache: bench/run/RESULTS.md).
 module.enableCompileCache?.();
 
-/** True when the bundle exists and every input is byte-for-byte where the build saw it (mtime+size). */
+/** True when the bundle exists and every input has the mtime and size the build recorded. */
 function freshBundle() {
   const stampUrl = new URL("../build/cli/stamp.json", import.meta.url);
   let stamp;
