@@ -3,7 +3,7 @@ import { parseNetworkMode, parsePublish } from "@strata/network";
 import { type Opened, openAll, type Settings } from "../context.js";
 import { UsageError } from "../errors.js";
 import { type ExplainFlags, explainer, observed } from "../explain.js";
-import { pullCommand } from "./pull.js";
+import type { pullCommand } from "./pull.js";
 
 /** `strata run` flags as commander hands them over. */
 export interface RunFlags extends ExplainFlags {
@@ -132,8 +132,9 @@ export async function runCommand(
     if (flags.insecureRegistry?.length) pullOptions.insecureRegistry = flags.insecureRegistry;
     if (observer) pullOptions.observe = observer.onProgress;
     // docker run prints the pull's progress and status on stderr, never the final reference line
-    const pull = () =>
-      pullCommand(opened.store, ref, pullOptions, { stdout: io.stderrStream, write: io.stderr });
+    // Loaded only when the image is missing: the registry client and unpacker are most of the CLI's code.
+    const { pullCommand: runPull } = await import("./pull.js");
+    const pull = () => runPull(opened.store, ref, pullOptions, { stdout: io.stderrStream, write: io.stderr });
     await (x.trace ? x.trace.time("pull", pull) : pull());
   };
   if (flags.detach) {
