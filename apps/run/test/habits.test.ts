@@ -1,4 +1,4 @@
-// Issue 7's CLI habits: --help with examples on every verb (each example parsed), version, completion,
+// Issue 7's CLI habits: --help with examples on every verb (each example parsed; the local ones run), version, completion,
 // --log-level / STRATA_DEBUG, and the config file. In-process through main(); nothing privileged.
 import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
@@ -78,6 +78,33 @@ describe("--help on every verb", () => {
       const command = line.replace(/^source <\((.*)\)$/, "$1").replace(/\s*>\s*\S+$/, "");
       const parsed = await strata(words(command).slice(1), { STRATA_PARSE_ONLY: "1" });
       expect({ line, ...parsed }).toMatchObject({ line, code: 0, stderr: "" });
+    }
+  });
+
+  // The examples that need no registry (tests never reach Docker Hub), no image or container and no
+  // host-wide change run for real against the temp root; the others are parsed above, and the same
+  // commands run for real against a local registry in run.test.ts, cli.test.ts and explain.test.ts.
+  it.each([
+    "strata images",
+    "strata images --digests --no-trunc",
+    "strata images --format json",
+    "strata info",
+    "strata --root /tmp/store info",
+    "strata ps",
+    "strata ps -a --format json",
+    "strata network ls",
+    "strata version",
+    "strata version --format json",
+    "strata completion bash",
+  ])("runs the example `%s` for real", async (line) => {
+    const command = line.replace("/tmp/store", path.join(dir, "example-root"));
+    const ran = await strata(words(command).slice(1));
+    expect({ line, code: ran.code, stderr: ran.stderr }).toEqual({ line, code: 0, stderr: "" });
+    if (line.includes("json")) {
+      // one JSON object per line, as docker prints them (none for an empty list)
+      for (const row of ran.stdout.split("\n").filter(Boolean)) expect(() => JSON.parse(row)).not.toThrow();
+    } else {
+      expect(ran.stdout.length).toBeGreaterThan(0);
     }
   });
 
