@@ -105,19 +105,14 @@ async function main() {
     const ref = `${registry.host}/demo/busybox:latest`;
     say(`serving it at ${ref} (docker-registry on 127.0.0.1, storage in a temp dir); store: ${root}`);
 
+    // The container the demo runs, scripted and (with --shell) interactive: same limits, same network.
+    const container = ["--rm", "--pids-limit", "16", "--hostname", "demo", "--network", "bridge", ref];
     const steps = [
       ["pull", ref],
       ["images"],
       [
         "run",
-        "--rm",
-        "--pids-limit",
-        "16",
-        "--hostname",
-        "demo",
-        "--network",
-        "bridge",
-        ref,
+        ...container,
         "sh",
         "-c",
         "echo hello from strata; hostname; cat /proc/self/cgroup | head -3; ip addr; ls /",
@@ -138,20 +133,7 @@ async function main() {
       say("a shell in a container (bridge network, pids limit 16); 'exit' ends it and cleans up");
       // -t only on a terminal (as docker, strata cannot make a tty of a pipe); -i keeps stdin either way
       const it = process.stdin.isTTY ? "-it" : "-i";
-      const args = [
-        "run",
-        it,
-        "--rm",
-        "--pids-limit",
-        "16",
-        "--hostname",
-        "demo",
-        "--network",
-        "bridge",
-        ref,
-        "sh",
-      ];
-      status = await strata(root, args);
+      status = await strata(root, ["run", it, ...container, "sh"]);
     }
   } catch (error) {
     process.stderr.write(`demo: ${error instanceof Error ? error.message : error}\n`);
