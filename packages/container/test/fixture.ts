@@ -91,6 +91,10 @@ export async function setup(name: string): Promise<Fixture> {
     cgroupParent,
     pull,
     async stop() {
+      // a failed test may leave a container running: take it down so the leak check stays meaningful
+      for (const c of await runtime.list({ all: true }).catch(() => [])) {
+        await runtime.remove(c.id, { force: true }).catch(() => undefined);
+      }
       await runtime.gc().catch(() => undefined);
       await registry.stop();
       await rm(dir, { recursive: true, force: true });

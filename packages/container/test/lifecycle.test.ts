@@ -18,7 +18,7 @@ const gone = (path: string) =>
     () => true,
   );
 
-/** Starts a container in the background; resolves once PID 1 runs. */
+/** Starts a container in the background; resolves once PID 1 runs and state.json records it. */
 async function start(
   runtime: ContainerRuntime,
   options: Parameters<ContainerRuntime["run"]>[0],
@@ -28,10 +28,16 @@ async function start(
     onStart = r;
   });
   const done = runtime.run({ ...options, stdio: "pipe", onStart });
-  return {
-    started: await Promise.race([started, done.then(() => Promise.reject(new Error("exited early")))]),
-    done,
-  };
+  const exitedEarly = done.then(() => Promise.reject(new Error("exited early")));
+  const container = await Promise.race([started, exitedEarly]);
+  // onStart fires before state.json says "running": wait until it does
+  const recorded = (async () => {
+    while ((await runtime.inspect(container.id)).status !== "running") {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  await Promise.race([recorded, exitedEarly]);
+  return { started: container, done };
 }
 
 describePrivileged(
