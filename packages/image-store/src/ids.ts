@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+
+// process identities (pid + start time) are shared with the network package
+export { ownerAlive, ownerToken, processStartTime } from "@strata/lockfile";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -36,38 +38,6 @@ export function newLinkId(): string {
   let out = "";
   for (const b of bytes) out += BASE32[b & 31];
   return out;
-}
-
-let selfToken: string | undefined;
-
-/** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat), or undefined if gone. */
-export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // comm (field 2) may contain spaces and parens: split after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return rest[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * `<pid>.<starttime>` of this process. Lock files, leases and temp dirs carry it, so a later
- * process can tell a live owner from a dead one even after the pid has been reused.
- */
-export function ownerToken(): string {
-  selfToken ??= `${process.pid}.${processStartTime(process.pid) ?? "0"}`;
-  return selfToken;
-}
-
-/** True when the process named by an owner token is still running (same pid and start time). */
-export function ownerAlive(token: string): boolean {
-  const m = /^(\d+)\.(\d+)$/.exec(token);
-  if (!m) return false;
-  const pid = Number(m[1]);
-  if (pid === process.pid) return token === ownerToken();
-  return processStartTime(pid) === m[2];
 }
 
 /** A short random suffix for temp names. */

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { withFileLock } from "@strata/lockfile";
 import { listNetns } from "@strata/netns";
 import {
   addrAdd,
@@ -19,7 +20,6 @@ import {
   vethAdd,
 } from "@strata/veth";
 import { NetworkError } from "./errors.js";
-import { withFileLock } from "./file-lock.js";
 import { Ipam, type Lease } from "./ipam.js";
 import { assertContainerId, assertHostname, hostInterfaceName, netnsName } from "./names.js";
 import { formatPublish, normalizePublish, type PortMapping } from "./ports.js";

@@ -1,3 +1,4 @@
+export { LockTimeoutError, withFileLock } from "@strata/lockfile";
 export { bridgeAttacher, type ContainerAttachment, type ContainerAttachRequest } from "./attacher.js";
 export {
   type Attachment,
@@ -10,7 +11,6 @@ export {
   type GcReport,
 } from "./bridge.js";
 export { NetworkError, type NetworkErrorCode } from "./errors.js";
-export { LockTimeoutError, withFileLock } from "./file-lock.js";
 export {
   type AllocateOptions,
   Ipam,

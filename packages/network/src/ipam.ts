@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { withFileLock } from "@strata/lockfile";
 import { NetworkError } from "./errors.js";
-import { withFileLock } from "./file-lock.js";
 import type { PortMapping } from "./ports.js";
 import { formatSubnet, intToIp, ipToInt, parseSubnet, type Subnet } from "./subnet.js";
 

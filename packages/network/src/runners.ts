@@ -1,5 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { processStartTime as startTimeOf } from "@strata/lockfile";
 import { type IpResult, runCollected } from "@strata/veth";
 import { NetworkError } from "./errors.js";
 
@@ -72,13 +73,10 @@ export function procSysctl(root = "/proc/sys"): SysctlWriter {
   };
 }
 
-/** Field 22 of /proc/PID/stat (start time in clock ticks): tells a live owner from a reused pid. */
+/**
+ * Field 22 of /proc/PID/stat (start time in clock ticks): tells a live owner from a reused pid.
+ * Async for its callers' sake; the read is one small procfs file.
+ */
 export async function processStartTime(pid: number, proc = "/proc"): Promise<string | undefined> {
-  try {
-    const stat = await readFile(join(proc, String(pid), "stat"), "utf8");
-    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
+  return startTimeOf(pid, proc);
 }

@@ -1,0 +1,15 @@
+export {
+  type AcquireOptions,
+  FileLock,
+  type FileLockOptions,
+  LockTimeoutError,
+  withFileLock,
+} from "./file-lock.js";
+export {
+  isAlive,
+  ownerAlive,
+  ownerToken,
+  type ProcessRef,
+  processRef,
+  processStartTime,
+} from "./process-ref.js";
