@@ -15,26 +15,8 @@ describe("StoreLock", () => {
     await cleanup(dir);
   });
 
-  it("serialises critical sections inside one process", async () => {
-    const lock = new StoreLock(path.join(dir, "lock"), dir);
-    let inside = 0;
-    let maxInside = 0;
-    const order: number[] = [];
-    await Promise.all(
-      Array.from({ length: 8 }, (_, i) =>
-        lock.withLock(async () => {
-          inside++;
-          maxInside = Math.max(maxInside, inside);
-          await new Promise((r) => setTimeout(r, 2));
-          order.push(i);
-          inside--;
-        }),
-      ),
-    );
-    expect(maxInside).toBe(1);
-    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-  });
-
+  // the lock algorithm itself (queueing, stale locks, other processes) is tested in @strata/lockfile;
+  // here: that the store's lock is that lock, with the store's error
   it("releases the lock file when the critical section throws", async () => {
     const lock = new StoreLock(path.join(dir, "lock"), dir);
     await expect(lock.withLock(async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
@@ -42,13 +24,9 @@ describe("StoreLock", () => {
     await expect(lock.withLock(async () => 42)).resolves.toBe(42);
   });
 
-  it.each([
-    ["a pid that does not exist", "999999999.1"],
-    ["a reused pid (start time differs)", `${process.ppid}.1`],
-    ["garbage", "not-a-token"],
-  ])("breaks a stale lock held by %s", async (_name, token) => {
+  it("breaks a stale lock left by a process that is gone", async () => {
     const file = path.join(dir, "lock");
-    await writeFile(file, `${token}\n`);
+    await writeFile(file, "999999999.1\n");
     const lock = new StoreLock(file, dir);
     await expect(lock.withLock(async () => "got it", { timeoutMs: 2000 })).resolves.toBe("got it");
   });
