@@ -9,8 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ImageStore } from "@strata/image-store";
-import { buildLaunchSpec, writeOciBundle } from "@strata/launch";
-import { spawnMounter } from "@strata/overlay-mount";
+import { buildLaunchSpec, launch, writeOciBundle } from "@strata/launch";
 import { pullImage } from "@strata/registry-pull";
 import { buildImage, busyboxRootfs, pushImage, startRegistry } from "@strata/testkit";
 import { ContainerRuntime } from "../../packages/container/dist/index.js";
@@ -35,6 +34,18 @@ function ensureFreshBundle() {
   rebuilds++;
   if (!freshBundle()) throw new Error("apps/run/build/cli stays stale: sources keep changing, rerun later");
   return false;
+}
+
+/**
+ * The launch helper of git revision `rev` (STRATA_BENCH_BEFORE, default 5ddb32d: before the
+ * pre-spawned helper and the `tasks` cgroup join), compiled like node-gyp does, for the "before" row.
+ */
+const BEFORE_REV = process.env.STRATA_BENCH_BEFORE ?? "5ddb32d";
+function buildHelperAt(rev, out) {
+  const root = new URL("../../", import.meta.url).pathname;
+  const source = execFileSync("git", ["-C", root, "show", `${rev}:packages/launch/native/helper.c`]);
+  execFileSync("cc", ["-O3", "-pthread", "-x", "c", "-", "-o", out], { input: source });
+  return out;
 }
 
 const ROUNDS = Number(process.env.STRATA_BENCH_ROUNDS ?? 30);
@@ -69,7 +80,7 @@ const median = (xs) => {
 const dir = await mkdtemp(join(base, "strata-bench-run-"));
 const registry = await startRegistry();
 let runtime;
-let hostMountRuntime;
+let beforeRuntime;
 const bundleRoot = join(dir, "bundle", "rootfs");
 let mounted = false;
 const podman = [
@@ -100,13 +111,14 @@ try {
   // network none, as the crun bundle and podman --network none (the default bridge would add a veth)
   const network = { defaultMode: "none", bridge: false };
   runtime = await ContainerRuntime.open({ store, cgroupParent: "strata-bench-run", network });
-  // "before": the overlay mounted on the host by util-linux mount/umount (what every run did until the
-  // launch helper mounted it itself); an injected mounter keeps that path
-  hostMountRuntime = await ContainerRuntime.open({
+  // "before": the launch helper as it was before the pre-spawned helper and the `tasks` cgroup join
+  // (BEFORE_REV's helper.c, compiled here; a helper spawned per run, joining through cgroup.procs)
+  beforeRuntime = await ContainerRuntime.open({
     store,
     cgroupParent: "strata-bench-run",
     network,
-    mounter: spawnMounter(),
+    helperPath: buildHelperAt(BEFORE_REV, join(dir, "helper-before")),
+    launcher: (spec, options) => launch(spec, { ...options, prespawn: false }),
   });
   const image = await store.get(ref);
 
@@ -173,8 +185,8 @@ try {
     ...cli,
     ...baselines,
     "strata library": () => runtime.run({ image: ref, rm: true, args: ["/bin/true"], stdio: "pipe" }),
-    "strata library, host mount (before)": () =>
-      hostMountRuntime.run({ image: ref, rm: true, args: ["/bin/true"], stdio: "pipe" }),
+    [`strata library, before (${BEFORE_REV})`]: () =>
+      beforeRuntime.run({ image: ref, rm: true, args: ["/bin/true"], stdio: "pipe" }),
     "crun run": () =>
       run("crun", [
         "--root",
@@ -228,8 +240,7 @@ try {
     ratios: {
       "library / podman": lib / medians["podman run --rm"],
       "library / crun": lib / medians["crun run"],
-      "library host mount (before) / crun":
-        medians["strata library, host mount (before)"] / medians["crun run"],
+      "library before / crun": medians[`strata library, before (${BEFORE_REV})`] / medians["crun run"],
       ...Object.fromEntries(
         Object.keys(cli).flatMap((k) => [
           [`${k} / podman`, medians[k] / medians["podman run --rm"]],

@@ -192,13 +192,18 @@ export abstract class BaseGroup implements CgroupGroup {
 
   async pids(): Promise<number[]> {
     const all = new Set<number>();
-    for (const dir of this.dirs()) {
-      try {
-        for (const pid of parsePids(await this.ctx.fs.read(join(dir, "cgroup.procs")))) all.add(pid);
-      } catch (error) {
-        if (errnoOf(error) !== "ENOENT") throw error;
-      }
-    }
+    // one read per v1 hierarchy, at once: this is on every container's teardown path
+    const lists = await Promise.all(
+      this.dirs().map(async (dir) => {
+        try {
+          return parsePids(await this.ctx.fs.read(join(dir, "cgroup.procs")));
+        } catch (error) {
+          if (errnoOf(error) !== "ENOENT") throw error;
+          return [];
+        }
+      }),
+    );
+    for (const pid of lists.flat()) all.add(pid);
     return [...all].sort((a, b) => a - b);
   }
 
@@ -264,31 +269,34 @@ export abstract class BaseGroup implements CgroupGroup {
 
   async remove(options: WaitOptions = {}): Promise<void> {
     const deadline = Date.now() + (options.timeoutMs ?? this.ctx.timeoutMs);
-    for (const dir of this.dirs()) {
-      let delay = 5;
-      for (;;) {
-        try {
-          await this.ctx.fs.rmdir(dir);
-          break;
-        } catch (error) {
-          const errno = errnoOf(error);
-          if (errno === "ENOENT") break;
-          // EBUSY: tasks still exiting (or a child cgroup). Retry for a bounded time.
-          if (errno !== "EBUSY" || Date.now() > deadline) {
-            const pids = await this.pids().catch(() => []);
-            throw new CgroupError(
-              errno === "EBUSY" ? "CGROUP_BUSY" : "CGROUP_WRITE_FAILED",
-              `cannot remove ${dir} (${errno ?? String(error)}): ${
-                pids.length > 0
-                  ? `processes ${pids.join(", ")} are still inside; killAll() first`
-                  : "a child cgroup inside it must be removed first"
-              }`,
-              { path: dir, cause: error },
-            );
-          }
-          await this.ctx.sleep(delay);
-          delay = Math.min(delay * 2, 100);
+    // the v1 hierarchies are independent: remove their directories at once (teardown latency)
+    await Promise.all(this.dirs().map((dir) => this.removeDir(dir, deadline)));
+  }
+
+  private async removeDir(dir: string, deadline: number): Promise<void> {
+    let delay = 5;
+    for (;;) {
+      try {
+        await this.ctx.fs.rmdir(dir);
+        break;
+      } catch (error) {
+        const errno = errnoOf(error);
+        if (errno === "ENOENT") break;
+        // EBUSY: tasks still exiting (or a child cgroup). Retry for a bounded time.
+        if (errno !== "EBUSY" || Date.now() > deadline) {
+          const pids = await this.pids().catch(() => []);
+          throw new CgroupError(
+            errno === "EBUSY" ? "CGROUP_BUSY" : "CGROUP_WRITE_FAILED",
+            `cannot remove ${dir} (${errno ?? String(error)}): ${
+              pids.length > 0
+                ? `processes ${pids.join(", ")} are still inside; killAll() first`
+                : "a child cgroup inside it must be removed first"
+            }`,
+            { path: dir, cause: error },
+          );
         }
+        await this.ctx.sleep(delay);
+        delay = Math.min(delay * 2, 100);
       }
     }
   }

@@ -52,6 +52,7 @@ import {
   newLinkId,
   readLower,
   removeLayer,
+  removeTree,
   unmountLayer,
 } from "@strata/overlay-mount";
 import { ContainerError } from "./errors.js";
@@ -1294,7 +1295,7 @@ export class ContainerRuntime {
     // a container that never started is removed: there is nothing to inspect
     const remove = state.autoRemove || status === undefined;
     if (io.explain) io.explain("teardown", await this.teardownExplained(state, remove));
-    await timed(io.trace, "teardown", () => this.teardown(state, { remove }));
+    await timed(io.trace, "teardown", () => this.teardown(state, { remove, group }));
     if (failure !== undefined) throw failure;
     const result = status as ExitStatus;
     return { id, name, exitCode: result.exitCode, signal: result.signal, oomKilled, removed: remove };
@@ -1314,8 +1315,10 @@ export class ContainerRuntime {
     await this.store.locked(async () => {
       const record = this.mountRecord(state.id);
       await mkdir(record, { recursive: true, mode: 0o700 });
-      await writeFile(join(record, "mount-id"), mountId);
-      await writeFile(join(record, "parent"), top.chainId);
+      await Promise.all([
+        writeFile(join(record, "mount-id"), mountId),
+        writeFile(join(record, "parent"), top.chainId),
+      ]);
       await createContainerLayer({ root: this.overlayRoot, id: mountId, parent: top.cacheId });
     });
   }
@@ -1326,7 +1329,14 @@ export class ContainerRuntime {
    * Undo everything recorded in `state`; every step tolerates "already gone", so it can run again
    * (after a crash) and finish the job. With `remove` the layer, the state and the name go too.
    */
-  private async teardown(state: ContainerState, options: { remove: boolean }): Promise<void> {
+  private async teardown(
+    state: ContainerState,
+    options: {
+      remove: boolean;
+      /** The container's cgroup when the caller holds it (run): saves finding it again on disk. */
+      group?: CgroupGroup;
+    },
+  ): Promise<void> {
     const errors: unknown[] = [];
     const step = async (fn: () => Promise<unknown>) => {
       try {
@@ -1335,7 +1345,8 @@ export class ContainerRuntime {
         errors.push(error);
       }
     };
-    const stillRecorded = await this.states.exists(state.id);
+    // read alongside the steps below (nothing in them touches state.json), awaited before it is removed
+    const recorded = this.states.exists(state.id);
 
     if (state.pid !== undefined && state.pidStart !== undefined) {
       const ref = { pid: state.pid, start: state.pidStart };
@@ -1345,12 +1356,16 @@ export class ContainerRuntime {
     let group: CgroupGroup | undefined;
     if (state.cgroup) {
       await step(async () => {
-        const cgroups = await this.cgroups();
-        try {
-          group = await cgroups.open(state.id);
-        } catch (error) {
-          if (codeOf(error) === "CGROUP_NOT_FOUND") return;
-          throw error;
+        if (options.group) {
+          group = options.group;
+        } else {
+          const cgroups = await this.cgroups();
+          try {
+            group = await cgroups.open(state.id);
+          } catch (error) {
+            if (codeOf(error) === "CGROUP_NOT_FOUND") return;
+            throw error;
+          }
         }
         // usually empty already (PID 1 is gone, so the kernel killed the rest): skip the freeze/kill cycle
         if ((await group.pids()).length > 0) await group.killAll();
@@ -1390,19 +1405,21 @@ export class ContainerRuntime {
             if (options.remove) {
               // no store lock needed: the layer dir goes before its record, and prune only reads records
               // EBUSY: the container's mount namespace (where merged was its root) may still be dying
-              for (let delay = 5; await exists(join(this.overlayRoot, mount.id)); delay *= 2) {
+              for (let delay = 5; ; delay *= 2) {
                 try {
                   await removeLayer({
                     root: this.overlayRoot,
                     id: mount.id,
                     ...(this.options.mounter ? { mounter: this.options.mounter } : {}),
                   });
+                  break;
                 } catch (error) {
+                  if (codeOf(error) === "LAYER_NOT_FOUND") break; // gone already (an earlier teardown)
                   if (codeOf(error) !== "EBUSY" || delay > 1000) throw error;
                   await sleep(delay);
                 }
               }
-              await rm(this.mountRecord(state.id), { recursive: true, force: true });
+              await removeTree(this.mountRecord(state.id));
             } else {
               // rmdir, never rm -r: should the unmount not have happened, the container's files stay
               await rmdir(mount.merged).catch(() => undefined);
@@ -1410,6 +1427,7 @@ export class ContainerRuntime {
           })
         : undefined,
     ]);
+    const stillRecorded = await recorded;
     if (options.remove && errors.length === 0) {
       await step(() => this.states.remove(state.id));
       await step(() => this.states.releaseName(state.name, state.id));
@@ -1848,9 +1866,12 @@ async function createGroup(
 }
 
 async function readOomKilled(group: CgroupGroup): Promise<boolean> {
+  if (!group.controllers.includes("memory")) return false;
   try {
-    const stats = await group.stats();
-    return (stats.memory?.oomKills ?? 0) > 0;
+    // one file, not group.stats() (~9 sequential reads): this is on every run's path
+    const file = group.version === 1 ? "memory.oom_control" : "memory.events";
+    const count = /^oom_kill (\d+)$/m.exec(await group.readControl("memory", file))?.[1];
+    return Number(count ?? 0) > 0;
   } catch {
     return false;
   }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { removeTree } from "@strata/overlay-mount";
 import { ContainerError } from "./errors.js";
 import type { NetworkAttachment } from "./network.js";
 import { isContainerId } from "./parse.js";
@@ -140,6 +141,6 @@ export class StateDir {
   }
 
   async remove(id: string): Promise<void> {
-    await rm(this.dir(id), { recursive: true, force: true });
+    await removeTree(this.dir(id));
   }
 }

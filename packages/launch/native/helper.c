@@ -585,7 +585,31 @@ static void follow_winsize(int master, json *spec) {
   }
 }
 
+/*
+ * The fd the container's init writes "0" to, to join a cgroup given by its cgroup.procs path. On a v1
+ * hierarchy that is the sibling `tasks` file: writing "0" there moves only the writing thread, which
+ * the kernel does without the global threadgroup lock whose write side waits for an RCU grace period
+ * (4-16 ms per join measured on this project's VM, against 0.15 ms through `tasks`). The init is a
+ * freshly forked single-threaded process, so moving its thread moves all of it, and everything it
+ * starts later inherits the cgroup. v2 has no `tasks` (its cgroup.threads only works inside threaded
+ * subtrees): there cgroup.procs is opened as given.
+ */
+static int open_cgroup_join(const char *procs) {
+  const char *slash = strrchr(procs, '/');
+  if (slash && !strcmp(slash + 1, "cgroup.procs")) {
+    char tasks[PATH_MAX];
+    if (snprintf(tasks, sizeof tasks, "%.*s/tasks", (int)(slash - procs), procs) < (int)sizeof tasks) {
+      int fd = open(tasks, O_WRONLY | O_CLOEXEC);
+      if (fd >= 0) return fd;
+    }
+  }
+  return open(procs, O_WRONLY | O_CLOEXEC);
+}
+
 int main(void) {
+  /* fds 0-4 are all the helper needs; anything else the launching process let children inherit
+     (no CLOEXEC) would be held for the helper's whole life, idle pre-spawned time included */
+  close_fds(STATUS_FD + 1, ~0U);
   /* read the whole spec from fd 3 */
   size_t cap = 65536, len = 0;
   char *buf = malloc(cap);
@@ -616,7 +640,7 @@ int main(void) {
   int ncg = jlen(cg);
   int *cg_fds = calloc(ncg + 1, sizeof(int));
   for (int i = 0; i < ncg; i++) {
-    if ((cg_fds[i] = open(cg->items[i]->str, O_WRONLY | O_CLOEXEC)) < 0) {
+    if ((cg_fds[i] = open_cgroup_join(cg->items[i]->str)) < 0) {
       status_line("error %d cannot open %s: %s\n", errno, cg->items[i]->str, strerror(errno));
       return 125;
     }

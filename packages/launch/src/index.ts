@@ -38,6 +38,7 @@ export {
   launch,
 } from "./launch.js";
 export { toOciConfig, writeOciBundle } from "./oci-bundle.js";
+export { discardPrespawnedHelper } from "./prespawn.js";
 export { resolveInRoot } from "./rootfs-path.js";
 export type { CapabilitySets, LaunchSpec, MountSpec, Rlimit, RootfsOverlay } from "./types.js";
 export {

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { LaunchError } from "./errors.js";
 import { toHelperSpec } from "./helper-spec.js";
 import { writeOciBundle } from "./oci-bundle.js";
+import { takeHelper } from "./prespawn.js";
 import type { LaunchSpec } from "./types.js";
 
 export interface LaunchOptions {
@@ -22,6 +23,13 @@ export interface LaunchOptions {
   forwardSignals?: boolean;
   /** `builtin` (default): the native helper. `crun` / `runc`: an OCI bundle run by that runtime. */
   runtime?: "builtin" | "crun" | "runc";
+  /**
+   * Builtin runtime: take a helper spawned ahead of time and keep the next one ready (default true;
+   * `STRATA_LAUNCH_PRESPAWN=0` turns it off process-wide). From a process's second launch with the
+   * same stdio on, the fork of Node and the helper's start-up are off the launch's critical path.
+   * Ready helpers hold no fds beyond stdio and exit when this process does. See the README.
+   */
+  prespawn?: boolean;
   /** Path of the native helper; default: this package's build/Release/strata-launch-helper. */
   helperPath?: string;
   /** OCI runtimes only: where to write the bundle (default: a temp dir removed afterwards). */
@@ -141,7 +149,7 @@ function launchBuiltin(spec: LaunchSpec, options: LaunchOptions): Promise<Launch
   const stdio = [...(stdioFor(spec, mode) as string[]), "pipe", "pipe"] as StdioOptions;
   // raw before the container can print or read anything; restored when the helper ends
   const restoreTerminal = rawTerminal(spec, mode);
-  const child = spawn(binary, [], { stdio });
+  const child = takeHelper(binary, stdio, options.prespawn ?? true);
   const stdout = keep(child.stdout);
   const stderr = keep(child.stderr);
   const specStream = child.stdio[3] as Writable;

@@ -61,7 +61,11 @@ export interface LaunchSpec {
   consoleSize?: { rows: number; cols: number };
   /** Join this network namespace (e.g. `/run/netns/NAME`); absent: a new, empty one. */
   netns?: string;
-  /** `cgroup.procs` files the process joins before it execs (one per v1 hierarchy, or one v2 file). */
+  /**
+   * `cgroup.procs` files the process joins before it execs (one per v1 hierarchy, or one v2 file). On
+   * v1 the builtin helper writes the sibling `tasks` file instead (same effect for the single-threaded
+   * init, without the kernel's RCU grace period per join; see the README).
+   */
   cgroupProcs: string[];
   capabilities: CapabilitySets;
   noNewPrivileges: boolean;

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   type BuildLaunchSpecOptions,
   buildLaunchSpec,
+  discardPrespawnedHelper,
   helperPath,
   type ImageRuntimeConfig,
   LaunchError,
@@ -56,6 +57,8 @@ describePrivileged(
     });
     afterAll(async () => {
       fs.remove();
+      // the one idle helper is kept on purpose (see "pre-spawned helper" below); nothing else may live
+      await discardPrespawnedHelper();
       expect(liveHelpers()).toEqual([]);
       await assertNoLeaks(PREFIX, { linkPrefix: "stl" });
     });
@@ -435,6 +438,109 @@ describePrivileged(
         rmdirSync(cgroup);
       }
       expect(existsSync(cgroup)).toBe(false);
+    });
+
+    it("pre-spawned helper: one is kept ready from the second launch on, holds only fds 0-4, and is used next", async () => {
+      await discardPrespawnedHelper();
+      expect(liveHelpers()).toEqual([]);
+      await run(sh("true"));
+      await run(sh("true"));
+      const idle = liveHelpers();
+      expect(idle).toHaveLength(1);
+      const pid = idle[0] as number;
+      // blocked in read(2) on fd 3, its spec (wait for it to get there: it was spawned moments ago)
+      const blocked = () => readFileSync(`/proc/${pid}/syscall`, "utf8").match(/^(0|63) 0x3 /) !== null;
+      for (let i = 0; i < 500 && !blocked(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(readFileSync(`/proc/${pid}/syscall`, "utf8")).toMatch(/^(0|63) 0x3 /);
+      // only what spawn gave it: stdin /dev/null (no interactive), stdout/stderr, the spec and status pipes
+      const fds = readdirSync(`/proc/${pid}/fd`)
+        .map(Number)
+        .sort((a, b) => a - b);
+      expect(fds).toEqual([0, 1, 2, 3, 4]);
+      expect(readlinkSync(`/proc/${pid}/fd/0`)).toBe("/dev/null");
+      // blocked reading its spec: nothing unshared yet, still in this process's namespaces
+      expect(readlinkSync(`/proc/${pid}/ns/mnt`)).toBe(readlinkSync("/proc/self/ns/mnt"));
+      const { proc, output, done } = await start(sh("echo ready; sleep 1000"));
+      await waitForOutput(output, "ready", proc);
+      const ppid = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))?.[1];
+      expect(Number(ppid)).toBe(pid);
+      proc.kill("SIGKILL");
+      expect((await done).exitCode).toBe(137);
+      await discardPrespawnedHelper();
+      expect(liveHelpers()).toEqual([]);
+    });
+
+    it("pre-spawned helper: a different stdio configuration does not take it; prespawn: false spawns afresh", async () => {
+      await discardPrespawnedHelper();
+      await run(sh("true"));
+      await run(sh("true"));
+      const [idle] = liveHelpers();
+      // interactive: stdin is a pipe, not /dev/null, so the idle helper (stdin /dev/null) must not serve it
+      const interactive = await start(sh("echo ready; read line", { interactive: true }));
+      await waitForOutput(interactive.output, "ready", interactive.proc);
+      const ppidOf = (p: number) =>
+        Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1]);
+      expect(ppidOf(interactive.proc.pid)).not.toBe(idle);
+      interactive.proc.stdin?.end("x\n");
+      expect((await interactive.done).exitCode).toBe(0);
+      const before = liveHelpers();
+      const fresh = await start(sh("echo ready; sleep 1000"), { prespawn: false });
+      await waitForOutput(fresh.output, "ready", fresh.proc);
+      expect(before).not.toContain(ppidOf(fresh.proc.pid));
+      expect(ppidOf(fresh.proc.pid)).not.toBe(idle);
+      fresh.proc.kill("SIGKILL");
+      await fresh.done;
+      await discardPrespawnedHelper();
+      expect(liveHelpers()).toEqual([]);
+    });
+
+    it("pre-spawned helper: does not keep Node alive, and exits when Node exits or is killed", async () => {
+      const dist = join(fs.dir, "dist-prespawn");
+      const tsc = fileURLToPath(new URL("../../../node_modules/.bin/tsc", import.meta.url));
+      execFileSync(tsc, [
+        "-p",
+        fileURLToPath(new URL("../tsconfig.build.json", import.meta.url)),
+        "--outDir",
+        dist,
+      ]);
+      const script = join(fs.dir, "prespawn.mjs");
+      writeFileSync(
+        script,
+        [
+          `import { readdirSync, readFileSync } from "node:fs";`,
+          `import { buildLaunchSpec, launch } from ${JSON.stringify(join(dist, "index.js"))};`,
+          `const spec = buildLaunchSpec({ Cmd: ["true"] }, { rootfs: ${JSON.stringify(fs.rootfs)} });`,
+          `const options = { helperPath: ${JSON.stringify(helperPath())}, stdio: "pipe" };`,
+          "for (let i = 0; i < 2; i++) await (await launch(spec, options)).wait();",
+          "await new Promise((r) => setImmediate(r));",
+          "const kids = readdirSync('/proc').filter((p) => /^\\d+$/.test(p) && (() => { try { return /^PPid:\\s+(\\d+)$/m.exec(readFileSync('/proc/' + p + '/status', 'utf8'))?.[1] === String(process.pid); } catch { return false; } })());",
+          "console.log('helpers ' + kids.join(','));",
+          "if (process.argv[2] === 'hang') setInterval(() => {}, 1000);",
+        ].join("\n"),
+      );
+      const gone = async (pid: number) => {
+        for (let i = 0; i < 500 && existsSync(`/proc/${pid}`); i++)
+          await new Promise((r) => setTimeout(r, 10));
+        return (
+          !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"))
+        );
+      };
+      for (const mode of ["exit", "hang"]) {
+        const node = spawn(process.execPath, [script, mode], { stdio: ["ignore", "pipe", "inherit"] });
+        let out = "";
+        node.stdout.setEncoding("utf8").on("data", (d: string) => {
+          out += d;
+        });
+        const exited = new Promise<number | null>((resolve) => node.on("exit", (code) => resolve(code)));
+        while (!out.includes("\n") && node.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+        const helpers = (/helpers ([\d,]*)/.exec(out)?.[1] ?? "").split(",").filter(Boolean).map(Number);
+        expect(helpers, out).toHaveLength(1);
+        if (mode === "hang") node.kill("SIGKILL");
+        // "exit": the idle helper's handles are unref'd, so the script ends on its own
+        expect(await exited).toBe(mode === "exit" ? 0 : null);
+        // the spec pipe's only write end died with Node: EOF, and the helper exits without starting anything
+        expect(await gone(helpers[0] as number)).toBe(true);
+      }
     });
   },
   {

@@ -27,6 +27,7 @@ export {
   parseOverlayMountInfo,
   parseOverlayProcMounts,
 } from "./mounts.js";
+export { removeTree } from "./remove-tree.js";
 export {
   buildOverlayMount,
   DEFAULT_PAGE_SIZE,

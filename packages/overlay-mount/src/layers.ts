@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { OverlayError } from "./errors.js";
 import { type Mounter, spawnMounter } from "./mounter.js";
 import { isMountPoint } from "./mounts.js";
+import { removeTree } from "./remove-tree.js";
 import { buildOverlayMount, MAX_LAYERS, type OverlayMount } from "./spec.js";
 import { checkBackingFs, checkOverlaySupport } from "./support.js";
 
@@ -129,7 +130,8 @@ export async function createLayer(options: CreateLayerOptions): Promise<CreatedL
   const paths = layerPaths(root, id);
   let lower: string[] = [];
   if (parent !== undefined) {
-    lower = [`${LINK_DIR}/${await readLink(root, parent)}`, ...(await readLower(root, parent))];
+    const [parentLink, parentLower] = await Promise.all([readLink(root, parent), readLower(root, parent)]);
+    lower = [`${LINK_DIR}/${parentLink}`, ...parentLower];
     if (lower.length > MAX_LAYERS) {
       throw new OverlayError(
         "TOO_MANY_LAYERS",
@@ -152,15 +154,21 @@ export async function createLayer(options: CreateLayerOptions): Promise<CreatedL
   }
   const link = newLinkId();
   try {
-    await mkdir(paths.diff, { mode: 0o755 });
-    await symlink(`../${id}/diff`, join(root, LINK_DIR, link));
-    await writeFile(paths.link, link);
+    // independent entries, made at once (a container layer is created on every run); every step
+    // settles before a failure is cleaned up, so nothing is recreated behind the cleanup
+    const steps: Promise<unknown>[] = [
+      mkdir(paths.diff, { mode: 0o755 }).then(() => symlink(`../${id}/diff`, join(root, LINK_DIR, link))),
+      writeFile(paths.link, link),
+    ];
     if (parent !== undefined) {
-      await mkdir(paths.work, { mode: 0o700 });
-      await writeFile(layerPaths(root, parent).committed, "");
-      await writeFile(paths.lower, lower.join(":"));
+      steps.push(
+        mkdir(paths.work, { mode: 0o700 }),
+        writeFile(layerPaths(root, parent).committed, ""),
+        writeFile(paths.lower, lower.join(":")),
+      );
     }
-    if (options.container) await mkdir(paths.merged, { mode: 0o700 });
+    if (options.container) steps.push(mkdir(paths.merged, { mode: 0o700 }));
+    for (const step of await Promise.allSettled(steps)) if (step.status === "rejected") throw step.reason;
   } catch (error) {
     await rm(join(root, LINK_DIR, link), { force: true });
     await rm(paths.dir, { recursive: true, force: true });
@@ -265,20 +273,25 @@ export async function removeLayer(options: {
 }): Promise<void> {
   const { root, id } = options;
   const paths = layerPaths(root, id);
-  if (!(await exists(paths.dir))) {
+  // read-only checks at once (a container layer goes on every `run --rm`)
+  const [present, mounted, link] = await Promise.all([
+    exists(paths.dir),
+    isMountPoint(paths.merged, options.mountInfoPath),
+    readFile(paths.link, "utf8").then(
+      (text) => text.trim(),
+      () => "", // no link file: nothing to unlink
+    ),
+  ]);
+  if (!present) {
     throw new OverlayError("LAYER_NOT_FOUND", `layer ${id} is not in ${root}; nothing to remove`);
   }
-  if (await isMountPoint(paths.merged, options.mountInfoPath)) {
-    await (options.mounter ?? spawnMounter()).unmount(paths.merged);
-  }
-  try {
-    const link = (await readFile(paths.link, "utf8")).trim();
+  if (mounted) await (options.mounter ?? spawnMounter()).unmount(paths.merged);
+  const unlinkShort = async () => {
+    if (link === "") return;
     const linkPath = join(root, LINK_DIR, link);
     // Only remove the short link if it still points at this layer.
-    if (link !== "" && (await readlink(linkPath).catch(() => "")) === `../${id}/diff`)
-      await rm(linkPath, { force: true });
-  } catch {
-    // No link file: nothing to unlink.
-  }
-  await rm(paths.dir, { recursive: true, force: true });
+    if ((await readlink(linkPath).catch(() => "")) === `../${id}/diff`) await rm(linkPath, { force: true });
+  };
+  // the dir goes only after the unmount above: removeTree must never walk into a mounted overlay
+  await Promise.all([unlinkShort(), removeTree(paths.dir)]);
 }

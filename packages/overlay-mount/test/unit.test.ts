@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -251,6 +251,23 @@ describe("layer dirs (Docker overlay2 layout)", () => {
     [() => removeLayer({ root, id: "missing" }), "LAYER_NOT_FOUND"],
   ])("rejects %#: %s", async (fn, code) => {
     expect(await codeOf(fn())).toBe(code);
+  });
+
+  it("removeLayer removes nested content but never follows a symlink out of the layer", async () => {
+    const outside = join(root, "outside");
+    await mkdir(join(outside, "keep"), { recursive: true });
+    await writeFile(join(outside, "keep", "file"), "x");
+    await createLayer({ root, id: "base" });
+    await createContainerLayer({ root, id: "ctr", parent: "base" });
+    const diff = join(root, "ctr", "diff");
+    await mkdir(join(diff, "a", "b", "c"), { recursive: true });
+    await writeFile(join(diff, "a", "b", "c", "f"), "y");
+    await writeFile(join(diff, "a", "g"), "z");
+    await symlink(outside, join(diff, "a", "dirlink"));
+    await symlink(join(outside, "keep", "file"), join(diff, "filelink"));
+    await removeLayer({ root, id: "ctr", mountInfoPath: "/proc/self/mountinfo" });
+    expect((await readdir(root)).sort()).toEqual(["base", "l", "outside"]);
+    expect(await readFile(join(outside, "keep", "file"), "utf8")).toBe("x");
   });
 
   it("an existing id is LAYER_EXISTS", async () => {
