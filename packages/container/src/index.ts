@@ -27,6 +27,19 @@ export {
   type NetworkOptions,
   type PortableBridgeOptions,
 } from "./network.js";
+export type {
+  ContainerRuntimeOptions,
+  ContainerSummary,
+  DetachedContainer,
+  DetachedRunOptions,
+  GcReport,
+  Launcher,
+  PortableRuntimeOptions,
+  RunOptions,
+  RunPlan,
+  RunResult,
+  StartedContainer,
+} from "./options.js";
 export {
   assertContainerName,
   generateName,
@@ -38,18 +51,5 @@ export {
   readEnvFile,
 } from "./parse.js";
 export { isAlive, type ProcessRef, processRef, processStartTime } from "./proc.js";
-export {
-  ContainerRuntime,
-  type ContainerRuntimeOptions,
-  type ContainerSummary,
-  type DetachedContainer,
-  type DetachedRunOptions,
-  type GcReport,
-  type Launcher,
-  type PortableRuntimeOptions,
-  type RunOptions,
-  type RunPlan,
-  type RunResult,
-  type StartedContainer,
-} from "./runtime.js";
+export { ContainerRuntime } from "./runtime.js";
 export { type ContainerState, type ContainerStatus, StateDir } from "./state.js";

@@ -8,7 +8,8 @@ import { closeSync, writeSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ImageStore } from "@strata/image-store";
-import { ContainerRuntime, type PortableRuntimeOptions } from "./runtime.js";
+import type { PortableRuntimeOptions } from "./options.js";
+import { ContainerRuntime } from "./runtime.js";
 
 const REPORT_FD = 3;
 let reported = false;

@@ -1,19 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import {
-  chmod,
-  chown,
-  cp,
-  lstat,
-  mkdir,
-  mkdtemp,
-  open,
-  readdir,
-  readFile,
-  rm,
-  rmdir,
-  stat,
-  writeFile,
-} from "node:fs/promises";
+import { cp, mkdir, mkdtemp, open, readdir, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
@@ -32,8 +18,6 @@ import {
   buildLaunchSpec,
   type ExitStatus,
   type ImageRuntimeConfig,
-  type LaunchedProcess,
-  type LaunchOptions,
   type LaunchSpec,
   launch,
   overlayLayerDirs,
@@ -47,7 +31,6 @@ import {
   createContainerLayer,
   isMountPoint,
   layerMount,
-  type Mounter,
   mountLayer,
   newLinkId,
   readLower,
@@ -55,6 +38,7 @@ import {
   removeTree,
   unmountLayer,
 } from "@strata/overlay-mount";
+import { createGroup, readOomKilled } from "./container-cgroup.js";
 import { ContainerError } from "./errors.js";
 import {
   containerHosts,
@@ -89,6 +73,18 @@ import {
   type NetworkOptions,
   type PortableBridgeOptions,
 } from "./network.js";
+import type {
+  ContainerRuntimeOptions,
+  ContainerSummary,
+  DetachedContainer,
+  DetachedRunOptions,
+  GcReport,
+  PortableRuntimeOptions,
+  RunOptions,
+  RunPlan,
+  RunResult,
+  StartedContainer,
+} from "./options.js";
 import {
   assertContainerName,
   generateName,
@@ -98,34 +94,9 @@ import {
   parseMemory,
   readEnvFile,
 } from "./parse.js";
+import { ensureLayeredPlaceholders, ensurePlaceholders, missingPlaceholders } from "./placeholders.js";
 import { isAlive, processRef, processStartTime } from "./proc.js";
 import { type ContainerState, StateDir } from "./state.js";
-
-/** `runDetached` options: stdio, tty and the callbacks belong to the monitor process. */
-export type DetachedRunOptions = Omit<
-  RunOptions,
-  "stdio" | "onStart" | "forwardSignals" | "tty" | "interactive"
->;
-
-export interface DetachedContainer {
-  id: string;
-  name: string;
-  /** Host pid of PID 1. */
-  pid: number;
-}
-
-/** The runtime options a monitor process is given through `launch.json`. */
-export interface PortableRuntimeOptions {
-  cgroupParent?: string;
-  cgroupRoot?: string;
-  netnsRoot?: string;
-  helperPath?: string;
-  hostEtc?: string;
-  stopTimeoutMs?: number;
-  /** The built-in bridge's options (`false`: none); absent: the default bridge. */
-  bridge?: PortableBridgeOptions | false;
-  defaultNetwork?: string;
-}
 
 /** `containers/<id>/launch.json`: what the monitor of a detached container launches. */
 interface DetachedLaunch {
@@ -196,172 +167,6 @@ interface RunImage {
   id: string;
   config: ImageRuntimeConfig;
   top: { chainId: string; cacheId: string };
-}
-
-/** Starts a LaunchSpec; `launch` from @strata/launch by default (the seam unit tests replace). */
-export type Launcher = (spec: LaunchSpec, options: LaunchOptions) => Promise<LaunchedProcess>;
-
-export interface ContainerRuntimeOptions {
-  /** The image store; containers live under its root (`containers/`, `overlay2/`, `layerdb/mounts/`). */
-  store: ImageStore;
-  /** Parent cgroup of every container (default `strata`). */
-  cgroupParent?: string;
-  /** Where cgroupfs is mounted (default `/sys/fs/cgroup`). */
-  cgroupRoot?: string;
-  /** A ready cgroup manager (overrides cgroupParent/cgroupRoot). */
-  cgroupManager?: CgroupManager;
-  /** Mount effects (default: util-linux mount/umount). */
-  mounter?: Mounter;
-  /** Named network namespaces root and attachers for other network modes. */
-  network?: NetworkOptions;
-  /** Default: @strata/launch `launch`. */
-  launcher?: Launcher;
-  /** Path of the native launch helper (default: @strata/launch's build). */
-  helperPath?: string;
-  /** Where the host's hosts / resolv.conf are read (default `/etc`). */
-  hostEtc?: string;
-  /** How long `stop` waits after SIGTERM before SIGKILL, by default (10 s, like Docker). */
-  stopTimeoutMs?: number;
-  /**
-   * The detached monitor's command; the store root and container id are appended. Default: this
-   * package's `dist/monitor.js` under the current node.
-   */
-  monitorCommand?: string[];
-}
-
-/** A running container as `onStart` sees it. */
-export interface StartedContainer {
-  id: string;
-  name: string;
-  /** Host pid of the container's PID 1. */
-  pid: number;
-  /** With `stdio: "pipe"`. */
-  stdin: LaunchedProcess["stdin"];
-  stdout: LaunchedProcess["stdout"];
-  stderr: LaunchedProcess["stderr"];
-  /** Signal PID 1 (forwarded by the launcher). */
-  kill(signal?: NodeJS.Signals | number): void;
-}
-
-export interface RunOptions {
-  /** Image reference or ID, as `ImageStore.resolve` takes it. */
-  image: string;
-  /** Unique name (default: a generated `adjective_scientist_xxxx`). */
-  name?: string;
-  /** `CMD…` after the image: replaces the image's Cmd. */
-  args?: string[];
-  /** `--entrypoint` (replaces the image's Entrypoint, and drops its Cmd unless `args` are given). */
-  entrypoint?: string[];
-  /** `-e KEY=value` overrides, applied after the env files. */
-  env?: string[];
-  /** `--env-file` paths, read in order. */
-  envFiles?: string[];
-  /** `-w`. */
-  workdir?: string;
-  /** `-u name|uid[:group|gid]`. */
-  user?: string;
-  /** `--hostname` (default: the first 12 hex digits of the id; the host's name with `network: "host"`). */
-  hostname?: string;
-  /**
-   * `bridge` (default, unless the runtime's `network.defaultMode` says otherwise), `none`, `host`,
-   * `ns:NAME`, or a mode with a registered attacher.
-   */
-  network?: NetworkMode;
-  /** `-p [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]` (bridge or attacher networks only). */
-  publish?: string[];
-  /** `--read-only` root filesystem. */
-  readOnly?: boolean;
-  /** `--runtime`: the native helper (default) or an OCI runtime given an OCI bundle. */
-  runtime?: "builtin" | "crun" | "runc";
-  /** `--pids-limit`. */
-  pidsLimit?: number;
-  /** `--memory`, bytes or `64m`. */
-  memory?: string | number;
-  /** `--memory-swap` (memory + swap; -1 unlimited). Default, as Docker: twice `memory`. */
-  memorySwap?: string | number;
-  /** `--cpus` (quota per 100 ms period). */
-  cpus?: string | number;
-  /** `--rm`: remove the container and its layer when it exits. */
-  rm?: boolean;
-  tty?: boolean;
-  interactive?: boolean;
-  /** `inherit` (default) or `pipe` (streams on the `onStart` handle). */
-  stdio?: "inherit" | "pipe";
-  /** Forward SIGTERM/SIGINT/… received by this process to the container (the CLI turns it on). */
-  forwardSignals?: boolean;
-  /**
-   * Called when the image is not in the store: fetch it (the CLI pulls through @strata/registry-pull).
-   * The container package knows no HTTP. Without it a missing image fails with IMAGE_NOT_FOUND.
-   */
-  pull?: (reference: string) => Promise<void>;
-  /** Called once PID 1 has exec'd. */
-  onStart?: (container: StartedContainer) => void;
-  /**
-   * `--explain`: called before each step with the shell commands that do the same by hand (see
-   * `RunPlan.script`). With the built-in bridge the `ip`/`iptables` lines come from the bridge's
-   * own `onCommand` option instead.
-   */
-  explain?: Explain;
-  /** `--dry-run`: compute every step's commands (given to `explain`, and in `RunResult.plan`), do nothing. */
-  dryRun?: boolean;
-  /** `--trace`: records the duration of each step. */
-  trace?: Trace;
-}
-
-/** What a run would do, as commands (`runtime.plan`, `run({ dryRun })`). */
-export interface RunPlan {
-  id: string;
-  name: string;
-  imageId: string;
-  hostname: string;
-  /** The container layer's overlay2 dir (its `diff` is the upperdir). */
-  layerDir: string;
-  /** Its name under overlay2 (the mount id) and the short link id the plan gives it. */
-  mountId: string;
-  link: string;
-  /** The cgroup directories (one per v1 hierarchy, or one v2 dir). */
-  cgroupDirs: string[];
-  steps: ExplainedStep[];
-  /** The steps as one `bash -e` script, teardown included. */
-  script: string;
-}
-
-export interface RunResult {
-  id: string;
-  name: string;
-  /** The container's exit code; 128+N when signal N killed it. */
-  exitCode: number;
-  signal: NodeJS.Signals | null;
-  /** The memory cgroup's OOM killer killed a process of the container. */
-  oomKilled: boolean;
-  /** True with `rm`: nothing of the container is left. */
-  removed: boolean;
-  /** With `dryRun`: what would have been done (nothing was; exitCode is 0). */
-  plan?: RunPlan;
-}
-
-export interface ContainerSummary {
-  id: string;
-  name: string;
-  image: string;
-  imageId: string;
-  command: string;
-  created: string;
-  /** As recorded; `running` is only reported while the process is really alive. */
-  status: "created" | "running" | "exited";
-  exitCode?: number;
-  pid?: number;
-  startedAt?: string;
-  finishedAt?: string;
-  oomKilled?: boolean;
-}
-
-export interface GcReport {
-  /** Containers whose owner was gone and that were torn down (and removed when `--rm` was recorded). */
-  cleaned: string[];
-  removed: string[];
-  /** Leftover layers, cgroups and names that belonged to no container. */
-  orphans: string[];
 }
 
 /** An empty cgroup without a container is removed by gc only after this long (see gc). */
@@ -1769,112 +1574,6 @@ function runtimeConfigOf(image: ImageConfig): ImageRuntimeConfig {
   if (c.WorkingDir) out.WorkingDir = c.WorkingDir;
   if (c.User) out.User = c.User;
   return out;
-}
-
-/**
- * What `ensureLayeredPlaceholders` would create, without creating it: the missing /etc files, whether
- * `etc` itself must be made in the upperdir, and the image's `etc` it copies mode and owner from.
- */
-async function missingPlaceholders(
-  dirs: string[],
-): Promise<{ missing: string[]; makeEtc: boolean; etc?: { mode: number; uid: number; gid: number } }> {
-  const [upper] = dirs;
-  if (upper === undefined) return { missing: [], makeEtc: false };
-  const find = async (path: string) => {
-    for (const dir of dirs) {
-      const st = await lstat(join(dir, path)).catch(() => undefined);
-      if (st) return st;
-    }
-    return undefined;
-  };
-  const etcStat = await find("etc");
-  if (etcStat && !etcStat.isDirectory()) return { missing: [], makeEtc: false };
-  const missing: string[] = [];
-  for (const name of ["hosts", "hostname", "resolv.conf"])
-    if (!(await find(join("etc", name)))) missing.push(name);
-  const makeEtc = missing.length > 0 && !(await lstat(join(upper, "etc")).catch(() => undefined));
-  return {
-    missing,
-    makeEtc,
-    ...(etcStat ? { etc: { mode: etcStat.mode, uid: etcStat.uid, gid: etcStat.gid } } : {}),
-  };
-}
-
-/** Bind-mount targets for /etc/{hosts,hostname,resolv.conf}; Docker's init layer makes them. */
-async function ensurePlaceholders(rootfs: string): Promise<void> {
-  const etc = join(rootfs, "etc");
-  // Never follow the image's symlinks here: on the host an absolute link would point outside the rootfs.
-  const etcStat = await lstat(etc).catch(() => undefined);
-  if (etcStat && !etcStat.isDirectory()) return; // the launcher resolves it inside the rootfs, or says why not
-  if (!etcStat) await mkdir(etc, { mode: 0o755 });
-  for (const name of ["hosts", "hostname", "resolv.conf"]) {
-    // "wx": create only when absent; an existing file or symlink is left alone
-    await writeFile(join(etc, name), "", { flag: "wx", mode: 0o644 }).catch(() => undefined);
-  }
-}
-
-/**
- * `ensurePlaceholders` for an overlay that is not mounted yet: `dirs` are its layers, uppermost (the
- * container's upperdir) first. What the merged view would show decides; what is missing is created in
- * the upperdir.
- */
-async function ensureLayeredPlaceholders(dirs: string[]): Promise<void> {
-  const [upper] = dirs;
-  if (upper === undefined) return;
-  const find = async (path: string) => {
-    for (const dir of dirs) {
-      const st = await lstat(join(dir, path)).catch(() => undefined);
-      if (st) return st;
-    }
-    return undefined;
-  };
-  const etcStat = await find("etc");
-  if (etcStat && !etcStat.isDirectory()) return; // a symlink: the launcher resolves it inside the rootfs
-  const missing: string[] = [];
-  for (const name of ["hosts", "hostname", "resolv.conf"])
-    if (!(await find(join("etc", name)))) missing.push(name);
-  if (missing.length === 0) return;
-  if (!(await lstat(join(upper, "etc")).catch(() => undefined))) {
-    // the same mode and owner as the image's /etc, so the merged view does not change them
-    await mkdir(join(upper, "etc"));
-    await chmod(join(upper, "etc"), etcStat ? etcStat.mode & 0o7777 : 0o755); // not masked by the umask
-    if (etcStat) await chown(join(upper, "etc"), etcStat.uid, etcStat.gid);
-  }
-  for (const name of missing) {
-    await writeFile(join(upper, "etc", name), "", { flag: "wx", mode: 0o644 }).catch(() => undefined);
-  }
-}
-
-/**
- * Docker's implied --memory-swap (twice --memory) is dropped when the kernel does not account swap,
- * as Docker does with a warning; an explicit --memory-swap still fails then.
- */
-async function createGroup(
-  cgroups: CgroupManager,
-  id: string,
-  limits: CgroupLimits,
-  swapImplied: boolean,
-): Promise<CgroupGroup> {
-  try {
-    return await cgroups.create(id, { limits });
-  } catch (error) {
-    if (!swapImplied || codeOf(error) !== "CONTROLLER_UNAVAILABLE" || limits.memory?.swap === undefined)
-      throw error;
-    const { swap: _swap, ...memory } = limits.memory;
-    return cgroups.create(id, { limits: { ...limits, memory } });
-  }
-}
-
-async function readOomKilled(group: CgroupGroup): Promise<boolean> {
-  if (!group.controllers.includes("memory")) return false;
-  try {
-    // one file, not group.stats() (~9 sequential reads): this is on every run's path
-    const file = group.version === 1 ? "memory.oom_control" : "memory.events";
-    const count = /^oom_kill (\d+)$/m.exec(await group.readControl("memory", file))?.[1];
-    return Number(count ?? 0) > 0;
-  } catch {
-    return false;
-  }
 }
 
 /** The built-in bridge's attach (as @strata/network's `bridgeAttacher`, with the pid and the hostname). */
