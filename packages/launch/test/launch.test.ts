@@ -48,6 +48,17 @@ function liveHelpers(): number[] {
     .map(Number);
 }
 
+/** The package built with tsc into `outDir`, for tests that run it under plain node. */
+function buildDist(outDir: string): void {
+  const tsc = fileURLToPath(new URL("../../../node_modules/.bin/tsc", import.meta.url));
+  execFileSync(tsc, [
+    "-p",
+    fileURLToPath(new URL("../tsconfig.build.json", import.meta.url)),
+    "--outDir",
+    outDir,
+  ]);
+}
+
 describePrivileged(
   "launch (real kernel)",
   () => {
@@ -184,13 +195,7 @@ describePrivileged(
     it("end to end from Node under a real terminal: raw mode, stdin, resize, exit code", async () => {
       // the built package, run by plain node inside `script` (a real pty) with inherited stdio
       const dist = join(fs.dir, "dist");
-      const tsc = fileURLToPath(new URL("../../../node_modules/.bin/tsc", import.meta.url));
-      execFileSync(tsc, [
-        "-p",
-        fileURLToPath(new URL("../tsconfig.build.json", import.meta.url)),
-        "--outDir",
-        dist,
-      ]);
+      buildDist(dist);
       const launcher = join(fs.dir, "launcher.mjs");
       const container =
         "trap 'stty size; exit 5' WINCH; stty size; echo ready; read line; echo got=$line; sleep 1000 & wait";
@@ -496,13 +501,7 @@ describePrivileged(
 
     it("pre-spawned helper: does not keep Node alive, and exits when Node exits or is killed", async () => {
       const dist = join(fs.dir, "dist-prespawn");
-      const tsc = fileURLToPath(new URL("../../../node_modules/.bin/tsc", import.meta.url));
-      execFileSync(tsc, [
-        "-p",
-        fileURLToPath(new URL("../tsconfig.build.json", import.meta.url)),
-        "--outDir",
-        dist,
-      ]);
+      buildDist(dist);
       const script = join(fs.dir, "prespawn.mjs");
       writeFileSync(
         script,
