@@ -4,6 +4,7 @@
 #   bench/pull/run.sh            (root; only talks to 127.0.0.1)
 # Env: ROUNDS=15 KEEP=0 (keep the work dir)  WORK=/tmp/strata-bench-pull
 #      BEFORE=/path/to/an/older/checkout/bench/pull/pull.mjs adds that build as "strata-before"
+#      With NODE_EXTRA_CA_CERTS set, two more rows run node and strata without it (see below).
 # The machine is shared and noisy, so the commands are interleaved: each round runs every command
 # once (hyperfine --runs 1, order reversed every other round), after one warm-up round. Prints
 # medians, the ratio of medians and the median of the per-round ratios, and peak RSS (strata and
@@ -70,12 +71,19 @@ cmds=(
   "node --input-type=module -e 'await import(\"$ROOT/packages/registry-pull/dist/index.js\")'"
 )
 if [[ -n ${BEFORE:-} ]]; then names+=(strata-before); cmds+=("node $BEFORE $REF $S/before"); fi
+# NODE_EXTRA_CA_CERTS makes Node 20 read and parse that CA file at every start-up (~40 ms of CPU on
+# this VM, where it is set to the system bundle); skopeo reads CAs only for TLS. The headline rows
+# keep the environment as it is; these two rows show what a Node user without the variable gets.
+if [[ -n ${NODE_EXTRA_CA_CERTS:-} ]]; then
+  names+=(node-floor-no-extra-ca strata-pull-no-extra-ca)
+  cmds+=("env -u NODE_EXTRA_CA_CERTS node -e 0" "env -u NODE_EXTRA_CA_CERTS node $HERE/pull.mjs $REF $S/noca")
+fi
 for round in $(seq 0 "$ROUNDS"); do   # round 0 is the warm-up, not counted
   args=()
   order=($(seq 0 $(( ${#names[@]} - 1 )))); (( round % 2 )) && order=($(seq $(( ${#names[@]} - 1 )) -1 0))
   for i in "${order[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
   hyperfine -N --style none --runs 1 \
-    --prepare "sh -c 'rm -rf $S/skopeo $S/strata $S/before /var/lib/containers/cache/blob-info-cache-v1.boltdb; sync'" \
+    --prepare "sh -c 'rm -rf $S/skopeo $S/strata $S/before $S/noca /var/lib/containers/cache/blob-info-cache-v1.boltdb; sync'" \
     --export-json "$WORK/round-$round.json" "${args[@]}" >/dev/null 2>&1
   echo -n "." >&2
 done
@@ -110,14 +118,15 @@ jq -r --arg inproc "$inproc" --arg size "$size" --arg layer "$layer" --arg big "
   def ms: . * 1000 | round;
   . as $r
   | ($r | map(.["strata-pull"].t / .["skopeo-copy"].t)) as $ratios
-  | (["skopeo-copy", "strata-pull", "node-floor", "strata-import-floor", "strata-before"] | map(select($r[0][.] != null)) | map(. as $c | {
+  | (["skopeo-copy", "strata-pull", "node-floor", "strata-import-floor", "strata-before", "node-floor-no-extra-ca", "strata-pull-no-extra-ca"] | map(select($r[0][.] != null)) | map(. as $c | {
       c: $c, med: ($r | map(.[$c].t) | median), min: ($r | map(.[$c].t) | min), max: ($r | map(.[$c].t) | max),
       user: ($r | map(.[$c].user) | median), sys: ($r | map(.[$c].system) | median) })) as $s
   | "image: \($size | tonumber / 1e6 | floor) MB in 2 gzip layers (largest \($layer | tonumber / 1e6 | floor) MB); big image: one \($big | tonumber / 1e6 | floor) MB layer",
     "\($rounds) interleaved rounds; medians (min-max), median user / system CPU:",
     ($s[] | "  \(.c): \(.med | ms) ms (\(.min | ms)-\(.max | ms)), cpu \(.user | ms) / \(.sys | ms) ms"),
     "ratio strata/skopeo: of medians \(($s[1].med / $s[0].med) * 100 | round / 100); median of per-round ratios \($ratios | median * 100 | round / 100) (per-round min \($ratios | min * 100 | round / 100), max \($ratios | max * 100 | round / 100))  (target <= 1.0)",
-    (if $s[4] then "strata-before/skopeo: of medians \(($s[4].med / $s[0].med) * 100 | round / 100); median of per-round ratios \($r | map(.["strata-before"].t / .["skopeo-copy"].t) | median * 100 | round / 100)" else empty end),
+    ($s | map(select(.c == "strata-before"))[0] // empty | "strata-before/skopeo: of medians \((.med / $s[0].med) * 100 | round / 100); median of per-round ratios \($r | map(.["strata-before"].t / .["skopeo-copy"].t) | median * 100 | round / 100)"),
+    ($s | map(select(.c == "strata-pull-no-extra-ca"))[0] // empty | "strata (without NODE_EXTRA_CA_CERTS)/skopeo: of medians \((.med / $s[0].med) * 100 | round / 100); median of per-round ratios \($r | map(.["strata-pull-no-extra-ca"].t / .["skopeo-copy"].t) | median * 100 | round / 100)"),
     "strata in-process pull (no start-up, median of 5): \($inproc) ms",
     "peak RSS (max of 5): strata \($srss | tonumber / 1024 | floor) MiB, skopeo \($krss | tonumber / 1024 | floor) MiB; big image: strata \($sbig | tonumber / 1024 | floor) MiB, skopeo \($kbig | tonumber / 1024 | floor) MiB  (target <= 100 MiB)"
 ' "$WORK/rounds.json" | tee "$WORK/summary.txt"

@@ -5,7 +5,7 @@
  * first, without credentials).
  */
 import { createHash, type Hash } from "node:crypto";
-import type { Readable, Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { type Descriptor, parseDigest } from "@strata/oci-types";
 import { type ClientContext, type Endpoint, registryRequest, statusError } from "./client.js";
@@ -18,6 +18,7 @@ import {
   RegistryError,
 } from "./errors.js";
 import { discard, type HttpResponse, header, readBody, sendFollowing, wrapNetworkError } from "./http.js";
+import { pump, SinkFailure } from "./pump.js";
 import { RetryableError, withRetry } from "./retry.js";
 
 export type BlobSource = { kind: "registry"; ep: Endpoint } | { kind: "url"; url: URL };
@@ -33,6 +34,7 @@ export interface LayerWriterLike {
   stream: Writable;
   commit(): Promise<void>;
   abort(reason: Error): Promise<void>;
+  releasesChunks?: boolean;
 }
 
 export type BlobEvent =
@@ -87,88 +89,6 @@ function blobError(ctx: ClientContext, source: BlobSource, target: BlobTarget) {
 export function contentRangeStart(value: string | undefined): number | undefined {
   const m = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(value?.trim() ?? "");
   return m ? Number(m[1]) : undefined;
-}
-
-class SinkFailure extends Error {
-  constructor(readonly inner: unknown) {
-    super("sink failed");
-  }
-}
-
-/**
- * Pump a response body into the sink's stream: hash and count each chunk, honour back-pressure
- * (pause the body until the sink drains), resolve at the end of the body. A 'data' listener rather
- * than `for await`: the async iterator costs a promise and several ticks per chunk (about 800 for
- * a 50 MB blob), which showed up as 15–30 ms of CPU per pull (bench/pull/RESULTS.md).
- * Rejects with a SinkFailure for sink problems, a BlobSizeMismatchError when the body exceeds
- * `size` (the body is destroyed first), and the body's own error otherwise.
- */
-function pump(
-  body: Readable,
-  stream: Writable,
-  size: number,
-  onChunk: (chunk: Buffer) => void,
-  tooLarge: (actual: number) => Error,
-  received: () => number,
-): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let settled = false;
-    const finish = (err?: unknown) => {
-      if (settled) return;
-      settled = true;
-      body.off("data", onData);
-      body.off("end", onEnd);
-      body.off("error", onBodyError);
-      body.off("close", onBodyClose);
-      stream.off("drain", onDrain);
-      stream.off("error", onSinkError);
-      stream.off("close", onSinkClose);
-      if (err === undefined) resolve();
-      else reject(err);
-    };
-    const onData = (chunk: Buffer) => {
-      if (settled) return;
-      if (received() + chunk.length > size) {
-        body.destroy();
-        finish(tooLarge(received() + chunk.length));
-        return;
-      }
-      onChunk(chunk);
-      let ok: boolean;
-      try {
-        ok = stream.write(chunk);
-      } catch (err) {
-        body.destroy();
-        finish(new SinkFailure(err));
-        return;
-      }
-      if (!ok) body.pause();
-    };
-    const onDrain = () => {
-      if (!settled) body.resume();
-    };
-    const onEnd = () => finish();
-    const onBodyError = (err: unknown) => finish(err);
-    const onBodyClose = () => {
-      if (!body.readableEnded)
-        finish(body.errored ?? new Error("the connection closed before the body ended"));
-    };
-    const onSinkError = (err: unknown) => {
-      body.destroy();
-      finish(new SinkFailure(err));
-    };
-    const onSinkClose = () => {
-      body.destroy();
-      finish(new SinkFailure(stream.errored ?? new Error("layer writer closed early")));
-    };
-    body.on("error", onBodyError);
-    body.on("end", onEnd);
-    body.on("close", onBodyClose);
-    stream.on("drain", onDrain);
-    stream.on("error", onSinkError);
-    stream.on("close", onSinkClose);
-    body.on("data", onData);
-  });
 }
 
 /**
@@ -255,6 +175,7 @@ export async function downloadBlob(
       await pump(
         res.body,
         stream,
+        writer.releasesChunks === true,
         size,
         (chunk) => {
           hash.update(chunk);

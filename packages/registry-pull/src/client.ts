@@ -33,11 +33,11 @@ import {
   readErrorText,
   sendFollowing,
 } from "./http.js";
-import { createNodeHttpTransport } from "./node-http.js";
 import { parseRetryAfter, RETRYABLE_STATUS, RetryableError, type RetryOptions } from "./retry.js";
+import { createSocketTransport } from "./socket-http.js";
 
 export interface RegistryClientOptions {
-  /** HTTP seam; default `createNodeHttpTransport()` (node:http). */
+  /** HTTP seam; default `createSocketTransport()` (HTTP/1.1 on node:net/node:tls). */
   transport?: HttpTransport;
   /** Credentials by host (`docker.io`, `127.0.0.1:5000`) or a lookup function. Checked before the docker config. */
   credentials?: Record<string, Credentials> | CredentialSource;
@@ -74,7 +74,7 @@ export class ClientContext {
   constructor(options: RegistryClientOptions = {}) {
     if (options.transport) this.transport = options.transport;
     else {
-      const t = createNodeHttpTransport();
+      const t = createSocketTransport();
       this.transport = t;
       this.#ownTransport = t;
     }

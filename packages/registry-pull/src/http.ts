@@ -50,6 +50,35 @@ export interface HttpResponse {
   body: Readable;
 }
 
+/**
+ * Optional zero-copy reading, offered by the bodies of the socket transport (socket-http.ts):
+ * `body[kBodyChunks](onChunk, onEnd, readInto?)` switches the body to handing out views of the
+ * connection's read buffer, valid only during the `onChunk` call (copy what you keep). `onChunk`
+ * returning false pauses reading until `resumeChunks()`. Returns false when the body cannot switch
+ * (read it as a Readable then). After a switch, `onEnd` is called once, with an error if the body
+ * failed.
+ *
+ * `readInto(max)` lets the consumer choose where the next socket read lands: it returns a region of
+ * at most `max` bytes (never past the end of the body) that it will not touch until that region
+ * comes back as a view to `onChunk`; the consumer then keeps the bytes in place instead of copying
+ * them. Returning undefined uses the connection's own buffer. The transport may not ask (chunked
+ * bodies, bytes that came with the response head).
+ */
+export const kBodyChunks = Symbol.for("@strata/registry-pull.bodyChunks");
+
+export interface BodyChunks {
+  [kBodyChunks](
+    onChunk: (view: Buffer) => boolean | undefined,
+    onEnd: (err?: Error) => void,
+    readInto?: (max: number) => Buffer | undefined,
+  ): boolean;
+  resumeChunks(): void;
+}
+
+export function bodyChunks(body: Readable): BodyChunks | undefined {
+  return kBodyChunks in body ? (body as Readable & BodyChunks) : undefined;
+}
+
 export interface HttpTransport {
   request(req: HttpRequest): Promise<HttpResponse>;
 }

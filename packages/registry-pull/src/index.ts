@@ -57,4 +57,5 @@ export {
   resolveImage,
 } from "./pull.js";
 export { backoffDelay, parseRetryAfter, type RetryOptions } from "./retry.js";
+export { createSocketTransport, type SocketTransportOptions } from "./socket-http.js";
 export type { ImageSink, LayerWriter, PullEvent, ResolvedImage } from "./types.js";

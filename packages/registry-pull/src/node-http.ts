@@ -1,12 +1,14 @@
 /**
- * The default transport: Node's own `http`/`https` clients with keep-alive agents.
+ * A transport on Node's own `http`/`https` clients with keep-alive agents (the default until the
+ * socket transport, socket-http.ts, replaced it: node:http allocates and copies every body chunk
+ * twice, see bench/pull/RESULTS.md).
  *
  * Why not undici (still available as `createUndiciTransport`): on a 38 MB blob, undici's request
  * path kept 40–60 MiB more native memory alive than `node:http` (socket chunks copied into its
  * WASM parser, body queues), which put a 50 MB pull above 100 MiB of RSS; and loading undici's
  * agent costs 40–120 ms of start-up, while `node:http` is part of Node (bench/pull/RESULTS.md).
  */
-import * as http from "node:http";
+import type * as Http from "node:http";
 import type * as Https from "node:https";
 import { createRequire } from "node:module";
 import { NetworkError } from "./errors.js";
@@ -21,28 +23,29 @@ export interface NodeHttpTransportOptions {
   bodyTimeoutMs?: number;
 }
 
-// node:https (and tls under it) is loaded on the first https request: 10-15 ms of start-up that a
-// pull from a plain-HTTP registry (a local one, a mirror on the LAN) never needs
+// node:http and node:https (and tls under it) load when this transport is created or first talks
+// https: start-up that the default transport (socket-http.ts) never needs
 let httpsModule: typeof Https | undefined;
 function https(): typeof Https {
   httpsModule ??= createRequire(import.meta.url)("node:https") as typeof Https;
   return httpsModule;
 }
 
-/** Default transport: `node:http(s)` with keep-alive agents; never follows redirects itself. */
+/** A transport on `node:http(s)` with keep-alive agents; never follows redirects itself. */
 export function createNodeHttpTransport(options: NodeHttpTransportOptions = {}): HttpTransport & {
   close(): Promise<void>;
 } {
   const common = { keepAlive: true, maxSockets: options.connections ?? 8, scheduling: "lifo" as const };
   const headersTimeout = options.headersTimeoutMs ?? 60_000;
   const bodyTimeout = options.bodyTimeoutMs ?? 60_000;
+  const http = createRequire(import.meta.url)("node:http") as typeof Http;
   const plain = new http.Agent(common);
   let verified: Https.Agent | undefined;
   let unverified: Https.Agent | undefined;
   return {
     request(req) {
       const secure = req.url.protocol === "https:";
-      let agent: http.Agent = plain;
+      let agent: Http.Agent = plain;
       if (secure) {
         if (req.insecureTls) {
           unverified ??= new (https().Agent)({ ...common, rejectUnauthorized: false });

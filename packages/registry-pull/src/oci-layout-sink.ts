@@ -64,6 +64,8 @@ export class OciLayoutSink implements ImageSink {
     });
     return {
       stream,
+      // fs.WriteStream has written a chunk to the file when the write's callback runs
+      releasesChunks: true,
       commit: async () => {
         if (!closed) await new Promise<void>((resolve) => stream.once("close", () => resolve()));
         await rename(tmp, final);

@@ -23,6 +23,13 @@ export interface LayerWriter {
   commit(): Promise<void>;
   /** Mismatch, cancel, or restart-from-zero: discard everything. */
   abort(reason: Error): Promise<void>;
+  /**
+   * Optional. True when `stream` is done with a chunk once that write's callback has run (it wrote
+   * or copied it and keeps no reference, as `fs.WriteStream` does): registry-pull then reuses the
+   * chunk's memory for later bytes, which saves faulting in fresh memory for every byte pulled.
+   * Leave it unset for a stream that may hold on to chunks (a Transform, a PassThrough).
+   */
+  releasesChunks?: boolean;
 }
 
 export interface ImageSink {

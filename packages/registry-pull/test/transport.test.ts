@@ -1,5 +1,5 @@
 /**
- * The two transports (node:http, the default, and undici) against real local HTTP and HTTPS
+ * The three transports (the socket transport, the default; node:http; undici) against real local HTTP and HTTPS
  * servers: status, headers (repeated WWW-Authenticate kept apart), streamed bodies, POST bodies,
  * HEAD, IPv6 literals, redirects not followed, abort, idle-body timeout, and unverified TLS only
  * when asked.
@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HttpResponse, HttpTransport } from "../src/http.js";
-import { createNodeHttpTransport, createUndiciTransport } from "../src/index.js";
+import { createNodeHttpTransport, createSocketTransport, createUndiciTransport } from "../src/index.js";
 import { removeDir, tempDir } from "./helpers.js";
 
 const BIG = 3 * 1024 * 1024 + 17;
@@ -125,6 +125,7 @@ afterAll(async () => {
 });
 
 const transports: Array<[string, () => HttpTransport & { close(): Promise<void> }]> = [
+  ["socket (default)", () => createSocketTransport({ bodyTimeoutMs: 300 })],
   ["node:http", () => createNodeHttpTransport({ bodyTimeoutMs: 300 })],
   ["undici", () => createUndiciTransport({ bodyTimeoutMs: 300 })],
 ];
