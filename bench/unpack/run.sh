@@ -52,13 +52,21 @@ zstd -q -T0 -c "$work/layer.tar" > "$work/layer.tar.zst"
 entries="$(tar -tf "$work/layer.tar" | wc -l)"
 echo "layer: $entries entries, $(du -h "$work/layer.tar" | cut -f1) uncompressed, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# seconds <command...>: wall time of one run
+# seconds <command...>: "wall,cpu" of one run; cpu is user+sys of all its threads and children (GNU
+# time), which shows work moved to other threads that the wall time alone hides; "-" without /usr/bin/time
 seconds() {
-  local t0 t1
+  local t0 t1 cpu="-" tf
+  tf="$(mktemp "$work/time.XXXXXX")"
   t0=$(date +%s.%N)
-  "$@" >/dev/null
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f "%U %S" -o "$tf" "$@" >/dev/null
+    cpu="$(awk '{ printf "%.3f", $1 + $2 }' "$tf")"
+  else
+    "$@" >/dev/null
+  fi
   t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+  rm -f "$tf"
+  awk -v a="$t0" -v b="$t1" -v c="$cpu" 'BEGIN { printf "%.3f,%s", b - a, c }'
 }
 
 declare -A times
@@ -91,22 +99,24 @@ done
 echo
 echo "entries: $entries, runs: $runs (interleaved), load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| target | layer | tool | median s | best s | files/s (median) | files/s (best) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| target | layer | tool | median s | best s | files/s (median) | files/s (best) | cpu s (median) |"
+echo "|---|---|---|---|---|---|---|---|"
 tools="tar unpack"
 [ -n "$baseline" ] && tools="tar base unpack"
 for c in $cases; do
   key="${c%%:*} ${c##*:}"
   for tool in $tools; do
-    read -r -a ts <<<"${times["$key $tool"]}"
-    sorted=($(printf '%s\n' "${ts[@]}" | sort -g))
+    read -r -a runs_ <<<"${times["$key $tool"]}"
+    sorted=($(printf '%s\n' "${runs_[@]}" | cut -d, -f1 | sort -g))
+    cpus=($(printf '%s\n' "${runs_[@]}" | cut -d, -f2 | sort -g))
     median="${sorted[$(((${#sorted[@]} - 1) / 2))]}"
     best="${sorted[0]}"
+    cpu="${cpus[$(((${#cpus[@]} - 1) / 2))]}"
     name="GNU tar"
     [ "$tool" = unpack ] && name="layer-unpack"
     [ "$tool" = base ] && name="layer-unpack @ $baseline"
-    printf '| %s | %s | %s | %.2f | %.2f | %.0f | %.0f |\n' ${key} "$name" "$median" "$best" \
+    printf '| %s | %s | %s | %.2f | %.2f | %.0f | %.0f | %s |\n' ${key} "$name" "$median" "$best" \
       "$(awk -v n="$entries" -v t="$median" 'BEGIN { print n / t }')" \
-      "$(awk -v n="$entries" -v t="$best" 'BEGIN { print n / t }')"
+      "$(awk -v n="$entries" -v t="$best" 'BEGIN { print n / t }')" "$cpu"
   done
 done

@@ -13,10 +13,17 @@ export function parsePaxRecords(buf: Buffer): Map<string, Buffer> {
     if (buf[pos] === 0) break;
     const space = buf.indexOf(0x20, pos);
     if (space < 0 || space - pos > 20) throw invalid("a record has no length field");
-    const lenText = buf.toString("latin1", pos, space);
-    if (!/^[0-9]+$/.test(lenText))
-      throw invalid(`a record length is not a number (${JSON.stringify(lenText)})`);
-    const len = Number(lenText);
+    let len = 0;
+    for (let i = pos; i < space; i++) {
+      const c = buf[i] as number;
+      if (c < 0x30 || c > 0x39) {
+        throw invalid(
+          `a record length is not a number (${JSON.stringify(buf.toString("latin1", pos, space))})`,
+        );
+      }
+      len = len * 10 + (c - 0x30);
+    }
+    if (space === pos) throw invalid('a record length is not a number ("")');
     const end = pos + len;
     if (len <= space - pos + 1 || end > buf.length || buf[end - 1] !== 0x0a) {
       throw invalid("a record length does not match its contents");

@@ -318,19 +318,42 @@ function isZeroBlock(h: Buffer): boolean {
 
 function verifyChecksum(h: Buffer): void {
   const stored = readNumber(h, 148, 8, "checksum");
-  let unsigned = 0;
-  let signed = 0;
+  // The checksum field counts as eight spaces. The unsigned sum is what every modern writer stores; the
+  // signed one (old Sun tar) is computed only when that does not match.
+  if (stored === unsignedSum(h)) return;
+  let signed = 8 * 0x20;
   for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : (h[i] as number);
-    unsigned += b;
+    if (i >= 148 && i < 156) continue;
+    const b = h[i] as number;
     signed += b > 127 ? b - 256 : b;
   }
-  if (stored !== unsigned && stored !== signed) {
+  if (stored !== signed) {
     throw new UnpackError(
       "INVALID_TAR",
       "A tar header checksum does not match: the layer is not a tar or is corrupt.",
     );
   }
+}
+
+/** Sum of the header's bytes with the checksum field counted as spaces. */
+function unsignedSum(h: Buffer): number {
+  let sum = 8 * 0x20;
+  if (h.byteOffset % 4 === 0) {
+    // 32 bits at a time (this runs for every header): two byte lanes per 16-bit half, which cannot
+    // overflow in 128 words (≤ 128 × 510 < 65536).
+    const words = new Uint32Array(h.buffer, h.byteOffset, BLOCK / 4);
+    let lanes = 0;
+    for (let i = 0; i < BLOCK / 4; i++) {
+      const w = words[i] as number;
+      lanes += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
+    }
+    sum += (lanes % 0x10000) + Math.floor(lanes / 0x10000);
+    for (let i = 148; i < 156; i++) sum -= h[i] as number;
+    return sum;
+  }
+  for (let i = 0; i < 148; i++) sum += h[i] as number;
+  for (let i = 156; i < BLOCK; i++) sum += h[i] as number;
+  return sum;
 }
 
 function readString(h: Buffer, off: number, len: number): string {
@@ -343,10 +366,17 @@ function readString(h: Buffer, off: number, len: number): string {
 function readName(h: Buffer): string {
   const name = readString(h, 0, 100);
   // POSIX ustar ("ustar\0" + "00") has a 155-byte prefix; GNU ("ustar  \0") uses that area for other fields.
-  if (h.toString("latin1", 257, 263) === "ustar\0" && h[345] !== 0) {
+  if (h[345] !== 0 && isPosixUstar(h)) {
     return `${readString(h, 345, 155)}/${name}`;
   }
   return name;
+}
+
+const USTAR = [0x75, 0x73, 0x74, 0x61, 0x72, 0]; // "ustar\0"
+
+function isPosixUstar(h: Buffer): boolean {
+  for (let i = 0; i < USTAR.length; i++) if (h[257 + i] !== USTAR[i]) return false;
+  return true;
 }
 
 function readNumber(h: Buffer, off: number, len: number, field: string): number {
@@ -402,9 +432,22 @@ function paxInteger(value: Buffer, key: string): number {
 }
 
 function paxTime(value: Buffer, key: string): number {
+  // -?[0-9]+(\.[0-9]+)? checked on the bytes (every entry of a GNU tar PAX layer has three of these).
+  let i = value[0] === 0x2d ? 1 : 0;
+  const intStart = i;
+  while (i < value.length && isDigit(value[i] as number)) i++;
+  let ok = i > intStart;
+  if (ok && i < value.length) {
+    ok = value[i] === 0x2e && i + 1 < value.length;
+    for (i++; ok && i < value.length; i++) ok = isDigit(value[i] as number);
+  }
   const text = value.toString("latin1");
-  if (!/^-?[0-9]+(\.[0-9]+)?$/.test(text)) {
+  if (!ok) {
     throw new UnpackError("INVALID_TAR", `PAX record ${key}=${JSON.stringify(text)} is not a valid time.`);
   }
   return Number(text);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
 }

@@ -9,6 +9,7 @@ import { UnpackError } from "./errors.js";
 import { Extractor, type WhiteoutMode } from "./extractor.js";
 import { OffThreadDigest } from "./hash-worker.js";
 import { TarParser } from "./tar-parser.js";
+import { ZstdDataError, ZstdSink } from "./zstd-worker.js";
 
 export interface UnpackLimits {
   /** Cap on uncompressed bytes (the whole tar stream). Default 64 GiB. */
@@ -113,7 +114,6 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
 
   // Resolve the target itself once, so that every path built below is already canonical.
   const target = realpathSync(options.target);
-  const decompressor = createDecompressor(compression, { zstd: options.zstd ?? "native" });
   const extractor = new Extractor(
     target,
     options.whiteouts,
@@ -121,15 +121,37 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     options.whiteouts === "overlay" ? (options.parents ?? []) : [],
   );
   const parser = new TarParser(extractor, { maxEntries, maxBytes, maxMetaBytes: MAX_META_BYTES });
-  // An uncompressed layer's digest is its diffID: hash the bytes once.
-  const oneHash = compression === "none" && digestAlg === diffAlg;
-  // Both digests are computed on a worker thread (for streams over a few MiB), so SHA-256 runs in
-  // parallel with decompression and the file writes here.
-  const compressedHash =
-    options.skipDigest === true && compression !== "none" ? undefined : new OffThreadDigest(digestAlg);
-  const diffHash = oneHash ? undefined : new OffThreadDigest(diffAlg);
   let compressedSize = 0;
   let size = 0;
+  const applyChunk = (chunk: Buffer): void => {
+    size += chunk.length;
+    if (size > maxBytes) {
+      throw new UnpackError(
+        "LIMIT_EXCEEDED",
+        `The layer expands to more than ${maxBytes} bytes (limits.maxBytes); refusing to unpack it (decompression bomb?).`,
+      );
+    }
+    diffHash?.update(chunk);
+    parser.push(chunk);
+  };
+  // Errors raised by the decoder mean corrupt compressed data, whatever their message says.
+  let decoderError: unknown;
+  // zstd with the native decoder: decoding and both digests run in ZstdSink (on a worker thread of this
+  // unpack once the layer is over 1 MiB compressed), so this thread only parses tar and writes files.
+  const skipCompressed = options.skipDigest === true && compression !== "none";
+  const zstdSink =
+    compression === "zstd" && (options.zstd ?? "native") === "native"
+      ? ZstdSink.create(skipCompressed ? undefined : digestAlg, diffAlg, applyChunk)
+      : undefined;
+  const decompressor =
+    zstdSink === undefined ? createDecompressor(compression, { zstd: options.zstd ?? "native" }) : undefined;
+  // An uncompressed layer's digest is its diffID: hash the bytes once.
+  const oneHash = compression === "none" && digestAlg === diffAlg;
+  // Otherwise both digests are computed on a worker thread (for streams over a few MiB), so SHA-256 runs
+  // in parallel with decompression and the file writes here.
+  const compressedHash =
+    skipCompressed || zstdSink !== undefined ? undefined : new OffThreadDigest(digestAlg);
+  const diffHash = oneHash || zstdSink !== undefined ? undefined : new OffThreadDigest(diffAlg);
 
   const check = new MagicCheck(
     compression,
@@ -142,15 +164,7 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
   );
   const apply = (chunk: Buffer, cb: (err?: Error | null) => void): void => {
     try {
-      size += chunk.length;
-      if (size > maxBytes) {
-        throw new UnpackError(
-          "LIMIT_EXCEEDED",
-          `The layer expands to more than ${maxBytes} bytes (limits.maxBytes); refusing to unpack it (decompression bomb?).`,
-        );
-      }
-      diffHash?.update(chunk);
-      parser.push(chunk);
+      applyChunk(chunk);
     } catch (err) {
       cb(err as Error);
       return;
@@ -163,36 +177,45 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     if (wait === undefined) cb();
     else wait.then(() => proceed(cb), cb);
   };
-  const sink = new Writable({
-    highWaterMark: 256 * 1024,
-    write(chunk: Buffer, _enc, cb) {
-      // Apply the chunk after the current call stack: when a decompressor pushed it, the decompressor
-      // first queues its next block (zlib inflates on the thread pool), so inflate overlaps the writes.
-      queueMicrotask(() => apply(chunk, cb));
-    },
-    final(cb) {
-      try {
-        parser.end();
-        cb();
-      } catch (err) {
-        cb(err as Error);
-      }
-    },
-  });
+  const sink =
+    zstdSink ??
+    new Writable({
+      highWaterMark: 256 * 1024,
+      write(chunk: Buffer, _enc, cb) {
+        // Apply the chunk after the current call stack: when a decompressor pushed it, the decompressor
+        // first queues its next block (zlib inflates on the thread pool), so inflate overlaps the writes.
+        queueMicrotask(() => apply(chunk, cb));
+      },
+      final(cb) {
+        try {
+          parser.end();
+          cb();
+        } catch (err) {
+          cb(err as Error);
+        }
+      },
+    });
 
-  // Errors raised by the decoder mean corrupt compressed data, whatever their message says.
-  let decoderError: unknown;
   decompressor?.once("error", (err) => {
     decoderError = err;
   });
   try {
     if (decompressor === undefined) await pipeline(input, check, sink);
     else await pipeline(input, check, decompressor, sink);
-    const digestDone = compressedHash?.digest();
-    const [digest, diffId] = await Promise.all([
-      digestDone,
-      diffHash?.digest() ?? (digestDone as Promise<string>),
-    ]);
+    let digest: string | undefined;
+    let diffId: string;
+    if (zstdSink !== undefined) {
+      parser.end();
+      const hex = zstdSink.digests as { digest: string | undefined; diffId: string };
+      digest = hex.digest === undefined ? undefined : `${digestAlg}:${hex.digest}`;
+      diffId = `${diffAlg}:${hex.diffId}`;
+    } else {
+      const digestDone = compressedHash?.digest();
+      [digest, diffId] = await Promise.all([
+        digestDone,
+        diffHash?.digest() ?? (digestDone as Promise<string>),
+      ]);
+    }
     if (options.expectedDigest !== undefined && digest !== options.expectedDigest) {
       throw new UnpackError(
         "DIGEST_MISMATCH",
@@ -216,10 +239,11 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     };
   } catch (err) {
     extractor.abort();
+    zstdSink?.destroy();
     compressedHash?.dispose();
     diffHash?.dispose();
     if (err instanceof UnpackError) throw err;
-    if (err === decoderError) {
+    if (err === decoderError || err instanceof ZstdDataError) {
       throw new UnpackError(
         "INVALID_TAR",
         `The ${compression} layer data is corrupt (${(err as Error).message}); download the blob again.`,

@@ -192,6 +192,35 @@ describe("TarParser rejects broken archives", () => {
     expect(codeOf(() => parse(buf))).toBe("INVALID_TAR");
   });
 
+  it("checksums are checked whatever the header's alignment in memory, signed ones too", async () => {
+    // A name with bytes > 127 makes the signed and unsigned sums differ.
+    const buf = await buildTar([{ name: "é-ü-f", data: "x" }]);
+    const signed = Buffer.from(buf);
+    signed.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) {
+      const b = signed[i] as number;
+      sum += b > 127 ? b - 256 : b;
+    }
+    signed.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+    const corrupt = Buffer.from(buf);
+    corrupt[200] = 1;
+    // Chunked pieces of 512 at byte offsets 1..3 of a bigger buffer: unaligned whole-header views.
+    for (const shift of [0, 1, 2, 3]) {
+      for (const [what, tar, code] of [
+        ["unsigned", buf, undefined],
+        ["signed", signed, undefined],
+        ["corrupt", corrupt, "INVALID_TAR"],
+      ] as const) {
+        const shifted = Buffer.alloc(tar.length + shift);
+        tar.copy(shifted, shift);
+        const view = shifted.subarray(shift);
+        expect({ what, shift, code: codeOf(() => parse(view, 512)) }).toEqual({ what, shift, code });
+        if (code === undefined) expect(parse(view, 512)[0]?.entry.name).toBe("é-ü-f");
+      }
+    }
+  });
+
   it("a truncated archive is INVALID_TAR", async () => {
     const buf = await buildTar([{ name: "f", data: "x".repeat(2000) }], { endBlocks: false });
     expect(codeOf(() => parse(buf.subarray(0, 1500)))).toBe("INVALID_TAR");
