@@ -1,26 +1,28 @@
 import { readFileSync } from "node:fs";
 import { release as osRelease } from "node:os";
-import { DEFAULT_ROOT, ImageStore } from "@strata/image-store";
 import { Command, CommanderError, Option } from "commander";
-import { eachContainer, gcCommand, psCommand } from "./commands/containers.js";
-import { imagesCommand } from "./commands/images.js";
-import { infoCommand } from "./commands/info.js";
-import { inspectCommand } from "./commands/inspect.js";
-import {
-  netnsAdd,
-  netnsExec,
-  netnsList,
-  netnsRemove,
-  networkInspect,
-  networkList,
-} from "./commands/netns.js";
-import { rmiCommand } from "./commands/rmi.js";
-import { type RunFlags, runCommand, runErrorExit } from "./commands/run.js";
+// Only what builds the command tree is imported here; each verb loads its modules when it runs, so that
+// `strata --help`, `images` or `ps` do not compile and evaluate the whole toolkit (see bench/run/RESULTS.md).
+import type { psCommand } from "./commands/containers.js";
+import type { imagesCommand } from "./commands/images.js";
+import type { networkList } from "./commands/netns.js";
+import type { RunFlags } from "./commands/run.js";
 import { completionScript } from "./completion.js";
 import { loadConfig, type StrataConfig } from "./config.js";
-import { settingsFrom } from "./context.js";
+import { DEFAULT_ROOT } from "./defaults.js";
 import { ExitCode, reportError } from "./errors.js";
-import { addExplainOptions, type ExplainFlags, explainer, observed, splitTraceEquals } from "./explain.js";
+import { addExplainOptions, type ExplainFlags, splitTraceEquals } from "./explain-options.js";
+
+const commands = {
+  containers: () => import("./commands/containers.js"),
+  images: () => import("./commands/images.js"),
+  info: () => import("./commands/info.js"),
+  inspect: () => import("./commands/inspect.js"),
+  netns: () => import("./commands/netns.js"),
+  rmi: () => import("./commands/rmi.js"),
+  run: () => import("./commands/run.js"),
+  explain: () => import("./explain.js"),
+};
 
 /** The package version; "unknown" when package.json is not next to the code (e.g. a bundle). */
 function packageVersion(): string {
@@ -105,10 +107,12 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .enablePositionalOptions();
 
   programRef = program;
-  const openStore = () => ImageStore.open({ root: program.opts<{ root: string }>().root });
-  const settings = () => {
+  const openStore = async () =>
+    (await import("@strata/image-store")).ImageStore.open({ root: program.opts<{ root: string }>().root });
+  const settings = async () => {
     const env = { ...io.env };
     if (!env.STRATA_CGROUP_PARENT && config.cgroupParent) env.STRATA_CGROUP_PARENT = config.cgroupParent;
+    const { settingsFrom } = await import("./context.js");
     return settingsFrom(program.opts<{ root: string }>().root, env);
   };
   /** Config lists first, then the flags (docker merges daemon.json's lists with flags the same way). */
@@ -125,7 +129,7 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
       throw new ParsedOnly();
     });
   }
-  const opened = async () => (await import("./context.js")).openAll(settings());
+  const opened = async () => (await import("./context.js")).openAll(await settings());
   /** Exit code chosen by a command (run, netns exec); errors of `run` before its container ran map to 125. */
   let exitCode: number = ExitCode.OK;
   let runVerb = false;
@@ -153,6 +157,7 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
       } & ExplainFlags,
     ) => {
       const { explain: _e, trace: _t, traceFormat: _f, ...pullOpts } = opts;
+      const { explainer, observed } = await commands.explain();
       const x = explainer(opts, { stdout: out, stderr: err });
       const store = await openStore();
       const concurrency = Number(io.env.STRATA_PULL_CONCURRENCY) || undefined;
@@ -195,7 +200,7 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
         digests: opts.digests === true,
       };
       if (opts.format !== undefined) o.format = opts.format;
-      out(await imagesCommand(store, o));
+      out(await (await commands.images()).imagesCommand(store, o));
     });
 
   program
@@ -204,7 +209,7 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .argument("<ref...>", "image reference or ID")
     .addHelpText("after", "\nExamples:\n  strata inspect busybox\n  strata inspect 2d3e8b1c4b0a")
     .action(async (refs: string[]) => {
-      out(await inspectCommand(await openStore(), refs));
+      out(await (await commands.inspect()).inspectCommand(await openStore(), refs));
     });
 
   program
@@ -215,7 +220,7 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .addHelpText("after", "\nExamples:\n  strata rmi busybox\n  strata rmi -f 2d3e8b1c4b0a")
     .action(async (refs: string[], opts: { force?: boolean }) => {
       // through the runtime's store: an image a container uses is refused
-      await rmiCommand((await opened()).store, refs, opts, out);
+      await (await commands.rmi()).rmiCommand((await opened()).store, refs, opts, out);
     });
 
   program
@@ -223,7 +228,7 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .description("Show store and host information")
     .addHelpText("after", "\nExamples:\n  strata info\n  strata --root /tmp/store info")
     .action(async () => {
-      out(await infoCommand(await openStore(), VERSION));
+      out(await (await commands.info()).infoCommand(await openStore(), VERSION));
     });
 
   const runVerb_ = program
@@ -293,7 +298,8 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
   addExplainOptions(runVerb_).action(async (image: string, command: string[], flags: RunFlags) => {
     const f: RunFlags = { ...flags, ...registryOptions(flags) };
     if (f.network === undefined && config.defaultNetwork !== undefined) f.network = config.defaultNetwork;
-    exitCode = await runCommand(settings(), image, command, f, {
+    const { runCommand } = await commands.run();
+    exitCode = await runCommand(await settings(), image, command, f, {
       stdout: out,
       stderr: err,
       stderrStream: io.stderr,
@@ -315,7 +321,7 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       if (opts.all) o.all = true;
       if (opts.quiet) o.quiet = true;
       if (opts.format !== undefined) o.format = opts.format;
-      out(await psCommand(runtime, o));
+      out(await (await commands.containers()).psCommand(runtime, o));
     });
 
   program
@@ -341,6 +347,7 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
           if (!(before.autoRemove && (e as { code?: string }).code === "CONTAINER_NOT_FOUND")) throw e;
         }
       };
+      const { eachContainer } = await commands.containers();
       const ok = await eachContainer(refs, stop, out, (e) => reportError(e, err));
       if (!ok) exitCode = ExitCode.FAILURE;
     });
@@ -355,8 +362,10 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       "\nExamples:\n  strata rm web\n  strata rm -f web\n  strata rm --dry-run web > teardown.sh",
     );
   addExplainOptions(rmVerb).action(async (refs: string[], opts: { force?: boolean } & ExplainFlags) => {
+    const { explainer, observed } = await commands.explain();
     const x = explainer(opts, { stdout: out, stderr: err });
     const { runtime } = await opened();
+    const { eachContainer } = await commands.containers();
     const ok = await eachContainer(
       refs,
       (r) =>
@@ -381,7 +390,7 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
     .addHelpText("after", "\nExamples:\n  strata gc")
     .action(async () => {
       const { runtime } = await opened();
-      out(await gcCommand(runtime));
+      out(await (await commands.containers()).gcCommand(runtime));
     });
 
   const netns = program
@@ -399,6 +408,7 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       .addHelpText("after", "\nExamples:\n  strata netns add blue\n  strata netns add --explain blue"),
     { trace: false },
   ).action(async (name: string, opts: ExplainFlags) => {
+    const [{ netnsAdd }, { explainer }] = await Promise.all([commands.netns(), commands.explain()]);
     await netnsAdd(name, explainer(opts, { stdout: out, stderr: err }));
   });
   netns
@@ -407,7 +417,7 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
     .description("List named network namespaces")
     .option("--format <format>", "table (default: one name per line) or json")
     .action(async (opts: { format?: string }) => {
-      out(await netnsList(opts.format));
+      out(await (await commands.netns()).netnsList(opts.format));
     });
   addExplainOptions(
     netns
@@ -417,6 +427,7 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       .argument("<name...>"),
     { trace: false },
   ).action(async (names: string[], opts: ExplainFlags) => {
+    const [{ netnsRemove }, { explainer }] = await Promise.all([commands.netns(), commands.explain()]);
     const x = explainer(opts, { stdout: out, stderr: err });
     for (const name of names) await netnsRemove(name, x);
     x.finish();
@@ -428,7 +439,7 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
     .argument("<command...>")
     .passThroughOptions()
     .action(async (name: string, command: string[]) => {
-      exitCode = await netnsExec(name, command);
+      exitCode = await (await commands.netns()).netnsExec(name, command);
     });
   netns.enablePositionalOptions();
 
@@ -446,7 +457,7 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       const { network: bridge } = await opened();
       const o: Parameters<typeof networkList>[1] = { noTrunc: opts.trunc === false };
       if (opts.format !== undefined) o.format = opts.format;
-      out(networkList(bridge, o));
+      out((await commands.netns()).networkList(bridge, o));
     });
   network
     .command("inspect")
@@ -458,7 +469,7 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
         throw Object.assign(new Error(`--format must be 'json' (got '${opts.format}')`), { code: "USAGE" });
       }
       const { network: bridge, runtime } = await opened();
-      out(await networkInspect(bridge, runtime, names));
+      out(await (await commands.netns()).networkInspect(bridge, runtime, names));
     });
 
   program
@@ -523,7 +534,7 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       return runVerb ? 125 : ExitCode.INTERRUPTED;
     }
     const code = fail(e);
-    return runVerb ? runErrorExit(e) : code;
+    return runVerb ? (await commands.run()).runErrorExit(e) : code;
   } finally {
     process.removeListener("SIGINT", onSigint);
   }

@@ -5,7 +5,9 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
+import { DEFAULT_ROOT as STORE_DEFAULT_ROOT } from "@strata/image-store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_ROOT } from "../src/defaults.js";
 import { configPaths, loadConfig, main } from "../src/index.js";
 import { cleanup } from "./cli-helpers.js";
 
@@ -176,6 +178,10 @@ describe("config file", () => {
     await writeFile(path.join(etc, "strata", "config.json"), JSON.stringify({ defaultNetwork: "none" }));
     const merged = loadConfig({ XDG_CONFIG_HOME: etc });
     expect(merged.defaultNetwork).toBe("none");
+  });
+
+  it("the default root is the store's default root", () => {
+    expect(DEFAULT_ROOT).toBe(STORE_DEFAULT_ROOT);
   });
 
   it("root: the config's unless --root or STRATA_ROOT say otherwise", async () => {
