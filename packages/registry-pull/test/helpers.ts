@@ -1,9 +1,11 @@
 /** Shared test helpers: test images, temp dirs, a recording sink, OCI-layout checks. */
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { promisify } from "node:util";
 import {
   type BuiltImage,
   type BuiltIndex,
@@ -159,4 +161,13 @@ export class RecordingSink implements ImageSink {
     this.calls.push("commitImage");
     this.committed = image;
   }
+}
+
+/** A throwaway certificate for 127.0.0.1 (`key.pem`, `cert.pem` in `dir`), for local HTTPS servers. */
+export async function selfSignedCert(dir: string): Promise<void> {
+  await promisify(execFile)("openssl", [
+    ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"],
+    ...["-addext", "subjectAltName=IP:127.0.0.1"],
+    ...["-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")],
+  ]);
 }

@@ -1,21 +1,12 @@
-/**
- * The socket transport's own HTTP/1.1 handling, against raw TCP servers that write exact bytes:
- * keep-alive reuse and its limits, a keep-alive socket the server closed while idle, chunked bodies
- * cut at every byte, framing errors, the zero-copy chunk mode and its back-pressure, TLS session
- * resumption. (What every
- * transport must do is in transport.test.ts.)
- */
-import { execFile } from "node:child_process";
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import * as https from "node:https";
 import * as net from "node:net";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { bodyChunks, type HttpResponse, kBodyChunks } from "../src/http.js";
 import { createSocketTransport } from "../src/index.js";
-import { removeDir, tempDir } from "./helpers.js";
+import { removeDir, selfSignedCert, tempDir } from "./helpers.js";
 
 interface RawServer {
   port: number;
@@ -306,17 +297,7 @@ describe("socket transport", () => {
   it("resumes the TLS session on the next connection to the same origin", async () => {
     const dir = await tempDir();
     try {
-      await promisify(execFile)("openssl", [
-        ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"],
-        ...[
-          "-addext",
-          "subjectAltName=IP:127.0.0.1",
-          "-keyout",
-          join(dir, "key.pem"),
-          "-out",
-          join(dir, "cert.pem"),
-        ],
-      ]);
+      await selfSignedCert(dir);
       const resumed: boolean[] = [];
       const srv = https.createServer(
         { key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")) },

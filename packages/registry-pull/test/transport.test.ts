@@ -1,21 +1,13 @@
-/**
- * The three transports (the socket transport, the default; node:http; undici) against real local HTTP and HTTPS
- * servers: status, headers (repeated WWW-Authenticate kept apart), streamed bodies, POST bodies,
- * HEAD, IPv6 literals, redirects not followed, abort, idle-body timeout, and unverified TLS only
- * when asked.
- */
-import { execFile } from "node:child_process";
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HttpResponse, HttpTransport } from "../src/http.js";
 import { createNodeHttpTransport, createSocketTransport, createUndiciTransport } from "../src/index.js";
-import { removeDir, tempDir } from "./helpers.js";
+import { removeDir, selfSignedCert, tempDir } from "./helpers.js";
 
 const BIG = 3 * 1024 * 1024 + 17;
 
@@ -90,17 +82,7 @@ let ports: { plain: number; plain6?: number; secure: number };
 
 beforeAll(async () => {
   dir = await tempDir();
-  await promisify(execFile)("openssl", [
-    ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"],
-    ...[
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      join(dir, "key.pem"),
-      "-out",
-      join(dir, "cert.pem"),
-    ],
-  ]);
+  await selfSignedCert(dir);
   plain = http.createServer(handler);
   secure = https.createServer(
     { key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")) },
