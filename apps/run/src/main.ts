@@ -265,6 +265,11 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
       collect,
     )
     .option("--read-only", "mount the root filesystem read-only")
+    .option(
+      "--security-opt <opt>",
+      "seccomp=unconfined runs without Docker's default seccomp filter (repeatable)",
+      collect,
+    )
     .option("--runtime <runtime>", "builtin (default), crun or runc")
     .option("--platform <platform>", "platform to pull when the image is missing, e.g. linux/amd64")
     .passThroughOptions()

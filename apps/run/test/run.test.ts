@@ -162,6 +162,29 @@ describePrivileged(
       expect(r.code).not.toBe(0);
     }, 30_000);
 
+    it("applies Docker's default seccomp profile; --security-opt seccomp=unconfined turns it off", async () => {
+      const script =
+        "grep Seccomp: /proc/self/status; unshare -U true 2>/dev/null && echo userns-ok || echo userns-denied";
+      const confined = await cli("run", "--rm", "--network", "none", image, "sh", "-c", script);
+      expect(confined.stdout).toMatch(/^Seccomp:\s+2\nuserns-denied\n$/);
+      const unconfined = await cli(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        "seccomp=unconfined",
+        image,
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status",
+      );
+      expect(unconfined.stdout).toMatch(/^Seccomp:\s+0\n$/);
+      const unsupported = await cli("run", "--rm", "--security-opt", "apparmor=x", image, "true");
+      expect(unsupported.code).toBe(125);
+      expect(unsupported.stderr).toContain("(USAGE)");
+    }, 30_000);
+
     it("applies --hostname, -e, --env-file, -w and -u", async () => {
       const envFile = path.join(dir, "env");
       await writeFile(envFile, "FROMFILE=yes\n# comment\n");

@@ -105,6 +105,11 @@ export interface RunOptions {
   publish?: string[];
   /** `--read-only` root filesystem. */
   readOnly?: boolean;
+  /**
+   * `--security-opt seccomp=unconfined`: `"unconfined"` runs without a seccomp filter; default: Docker's
+   * default profile (@strata/launch `DOCKER_DEFAULT_SECCOMP`).
+   */
+  seccomp?: "default" | "unconfined";
   /** `--runtime`: the native helper (default) or an OCI runtime given an OCI bundle. */
   runtime?: "builtin" | "crun" | "runc";
   /** `--pids-limit`. */

@@ -595,6 +595,7 @@ export class ContainerRuntime {
       ...(netns ? { netns } : {}),
       cgroupProcs: cgroupDirs.map((d) => join(d, "cgroup.procs")),
       readonlyRootfs: options.readOnly ?? false,
+      ...(options.seccomp === "unconfined" ? { seccomp: false as const } : {}),
       // stand-ins too (it checks they are files); the bind sources are set to the planned files below
       hostsFile: join(root, image.top.cacheId, "link"),
       hostnameFile: join(root, image.top.cacheId, "link"),
@@ -636,7 +637,7 @@ export class ContainerRuntime {
           hostNetwork,
           etcFiles,
         }),
-        note: "PID 1 joins the cgroup, unshares mount/uts/ipc/cgroup/net, mounts /proc, /dev, /sys and the /etc files, pivots into the overlay and execs the command",
+        note: execNote(spec),
       },
       {
         step: "teardown",
@@ -1010,6 +1011,7 @@ export class ContainerRuntime {
         // OCI runtimes cannot be handed cgroup.procs files: the pid is moved in right after start
         cgroupProcs: runtime === "builtin" ? cgroupProcs : [],
         readonlyRootfs: options.readOnly ?? false,
+        ...(options.seccomp === "unconfined" ? { seccomp: false as const } : {}),
         hostsFile: (etc as EtcFiles).hosts,
         hostnameFile: (etc as EtcFiles).hostname,
         resolvConfFile: (etc as EtcFiles).resolvConf,
@@ -1049,7 +1051,7 @@ export class ContainerRuntime {
             hostNetwork: state.network?.mode === "host",
             etcFiles,
           }),
-          "PID 1 joins the cgroup, unshares mount/uts/ipc/cgroup/net, mounts /proc, /dev, /sys and the /etc files, pivots into the overlay and execs the command",
+          execNote(spec),
         );
       }
       const launcher = this.options.launcher ?? launch;
@@ -1562,6 +1564,11 @@ export class ContainerRuntime {
       await rm(record, { recursive: true, force: true });
     });
   }
+}
+
+/** What the launch helper does that the printed commands only approximate. */
+function execNote(spec: LaunchSpec): string {
+  return `PID 1 joins the cgroup, unshares mount/uts/ipc/cgroup/net, mounts /proc, /dev, /sys and the /etc files, pivots into the overlay${spec.seccomp ? ", installs Docker's default seccomp filter" : ""} and execs the command`;
 }
 
 /** The image config's runtime part; JSON nulls (Go's nil slices) become "unset". */

@@ -13,11 +13,15 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,6 +428,55 @@ static void close_fds(unsigned first, unsigned last) {
   for (unsigned fd = first; fd < 65536 && fd <= last; fd++) close((int)fd);
 }
 
+/*
+ * The seccomp filter of the spec (the policy is built in TypeScript: numbers for this architecture).
+ * Everything is allowed except: a foreign architecture (e.g. i386 through int 0x80) and x86-64's x32
+ * numbers, refused with EPERM; the `unimplemented` numbers, ENOSYS; the `denied` numbers, EPERM; clone
+ * with any of `cloneFlags` in its first argument, EPERM. Installed while the helper still has all
+ * capabilities (so it needs no no_new_privs), after the last syscall of the setup the filter refuses.
+ */
+static void install_seccomp(json *sc) {
+  if (!sc || sc->type != J_OBJ) return;
+  json *denied = jget(sc, "denied"), *enosys = jget(sc, "unimplemented");
+  int nden = jlen(denied), nenosys = jlen(enosys);
+  int clone_nr = (int)jnum(sc, "clone", -1);
+  uint32_t x32 = (uint32_t)jnum(sc, "x32Bit", 0);
+  size_t cap = 8 + 2 * (size_t)(nden + nenosys) + 6;
+  struct sock_filter *f = calloc(cap, sizeof *f);
+  size_t n = 0;
+#define EMIT(c, k, jt, jf) (f[n++] = (struct sock_filter)BPF_JUMP((c), (k), (jt), (jf)))
+#define RET(v) (f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (v)))
+  EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), 0, 0);
+  EMIT(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)jnum(sc, "arch", 0), 1, 0);
+  RET(SECCOMP_RET_ERRNO | EPERM);
+  EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), 0, 0);
+  if (x32) {
+    EMIT(BPF_JMP | BPF_JGE | BPF_K, x32, 0, 1);
+    RET(SECCOMP_RET_ERRNO | EPERM);
+  }
+  for (int i = 0; i < nenosys; i++) {
+    EMIT(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)enosys->items[i]->num, 0, 1);
+    RET(SECCOMP_RET_ERRNO | ENOSYS);
+  }
+  for (int i = 0; i < nden; i++) {
+    EMIT(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)denied->items[i]->num, 0, 1);
+    RET(SECCOMP_RET_ERRNO | EPERM);
+  }
+  if (clone_nr >= 0) {
+    EMIT(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)clone_nr, 0, 3);
+    /* the low 32 bits of the first argument (both architectures are little-endian) */
+    EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]), 0, 0);
+    EMIT(BPF_JMP | BPF_JSET | BPF_K, (uint32_t)jnum(sc, "cloneFlags", 0), 0, 1);
+    RET(SECCOMP_RET_ERRNO | EPERM);
+  }
+  RET(SECCOMP_RET_ALLOW);
+#undef EMIT
+#undef RET
+  struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) die(errno, "seccomp: %s", strerror(errno));
+  free(f);
+}
+
 static void container_init(json *spec, int netns_fd, int *cgroup_fds, int ncgroups, sigset_t *oldmask) {
   /* join the cgroups before anything else, so every later allocation is accounted there */
   for (int i = 0; i < ncgroups; i++)
@@ -499,6 +552,8 @@ static void container_init(json *spec, int netns_fd, int *cgroup_fds, int ncgrou
   char real[PATH_MAX];
   if (!getcwd(real, sizeof real) || real[0] != '/') die(EPERM, "working directory %s is not inside the container root", cwd);
 
+  /* the filter refuses none of the calls left before exec (prctl, setgroups, setres[ug]id, capset) */
+  install_seccomp(jget(spec, "seccomp"));
   json *caps = jget(spec, "capabilities");
   drop_bounding(caps);
 

@@ -11,6 +11,7 @@ import {
 } from "./defaults.js";
 import { LaunchError } from "./errors.js";
 import { RLIMIT_NUMBERS } from "./helper-spec.js";
+import { DOCKER_DEFAULT_SECCOMP, type SeccompPolicy } from "./seccomp.js";
 import type { LaunchSpec, MountSpec, Rlimit, RootfsOverlay } from "./types.js";
 import { resolveUser } from "./user.js";
 
@@ -57,6 +58,8 @@ export interface BuildLaunchSpecOptions {
   capDrop?: string[];
   /** Default true (Docker's default is false; containerd's is true). */
   noNewPrivileges?: boolean;
+  /** Default: Docker's default profile (`DOCKER_DEFAULT_SECCOMP`); `false`: no filter (`seccomp=unconfined`). */
+  seccomp?: SeccompPolicy | false;
   rlimits?: Rlimit[];
   readonlyRootfs?: boolean;
   /** Host files bind-mounted on /etc/hosts, /etc/hostname, /etc/resolv.conf. */
@@ -223,6 +226,7 @@ export function buildLaunchSpec(
     maskedPaths: defaultMaskedPaths(),
     readonlyPaths: [...DEFAULT_READONLY_PATHS],
   };
+  if (options.seccomp !== false) spec.seccomp = options.seccomp ?? DOCKER_DEFAULT_SECCOMP;
   if (options.consoleSize) spec.consoleSize = options.consoleSize;
   if (options.netns !== undefined) spec.netns = options.netns;
   if (options.rootfsOverlay) {

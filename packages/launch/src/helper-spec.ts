@@ -1,6 +1,7 @@
 import { capabilityMask } from "./capabilities.js";
 import { DEFAULT_DEV_SYMLINKS, DEFAULT_DEVICES } from "./defaults.js";
 import { LaunchError } from "./errors.js";
+import { type HelperSeccomp, toHelperSeccomp } from "./seccomp.js";
 import type { LaunchSpec, MountSpec } from "./types.js";
 
 /** mount(2) flags (linux/mount.h). */
@@ -126,6 +127,7 @@ export interface HelperSpec {
   additionalGids: number[];
   capabilities: { bounding: number; effective: number; permitted: number; inheritable: number };
   noNewPrivileges: boolean;
+  seccomp: HelperSeccomp | null;
   args: string[];
   env: string[];
   /** The container's PATH, for looking up a bare command name after pivot_root. */
@@ -219,6 +221,7 @@ export function toHelperSpec(spec: LaunchSpec): HelperSpec {
       inheritable: capabilityMask(spec.capabilities.inheritable),
     },
     noNewPrivileges: spec.noNewPrivileges,
+    seccomp: spec.seccomp ? toHelperSeccomp(spec.seccomp) : null,
     args: [...spec.args],
     env: [...spec.env],
     path: pathEntry ? pathEntry.slice("PATH=".length) : "",

@@ -40,6 +40,14 @@ export {
 export { toOciConfig, writeOciBundle } from "./oci-bundle.js";
 export { discardPrespawnedHelper } from "./prespawn.js";
 export { resolveInRoot } from "./rootfs-path.js";
+export {
+  CLONE_NAMESPACE_FLAGS,
+  DOCKER_DEFAULT_SECCOMP,
+  type HelperSeccomp,
+  type SeccompPolicy,
+  toHelperSeccomp,
+  toOciSeccomp,
+} from "./seccomp.js";
 export type { CapabilitySets, LaunchSpec, MountSpec, Rlimit, RootfsOverlay } from "./types.js";
 export {
   type GroupEntry,

@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { toOciSeccomp } from "./seccomp.js";
 import type { LaunchSpec } from "./types.js";
 
 const capNames = (list: string[]) => list.map((c) => `CAP_${c}`);
@@ -52,6 +53,7 @@ export function toOciConfig(spec: LaunchSpec): Record<string, unknown> {
       namespaces,
       maskedPaths: spec.maskedPaths,
       readonlyPaths: spec.readonlyPaths,
+      ...(spec.seccomp ? { seccomp: toOciSeccomp(spec.seccomp) } : {}),
     },
   };
 }

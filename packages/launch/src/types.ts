@@ -1,3 +1,5 @@
+import type { SeccompPolicy } from "./seccomp.js";
+
 /** A mount in OCI runtime-spec form (`config.json` `mounts[]`). */
 export interface MountSpec {
   /** Absolute path inside the container. */
@@ -69,6 +71,8 @@ export interface LaunchSpec {
   cgroupProcs: string[];
   capabilities: CapabilitySets;
   noNewPrivileges: boolean;
+  /** Syscalls refused to the container (Docker's default profile by default); absent: no filter. */
+  seccomp?: SeccompPolicy;
   rlimits: Rlimit[];
   mounts: MountSpec[];
   maskedPaths: string[];

@@ -25,6 +25,7 @@ export interface RunFlags extends ExplainFlags {
   network?: string;
   publish?: string[];
   readOnly?: boolean;
+  securityOpt?: string[];
   runtime?: string;
   platform?: string;
   registryMirror?: string[];
@@ -89,6 +90,16 @@ export function runOptionsOf(image: string, command: string[], flags: RunFlags):
     options.publish = flags.publish;
   }
   if (flags.readOnly) options.readOnly = true;
+  for (const opt of flags.securityOpt ?? []) {
+    // docker's spelling: seccomp=unconfined, seccomp:unconfined (older), seccomp=default
+    const m = /^seccomp[=:](unconfined|default)$/.exec(opt);
+    if (!m) {
+      throw new UsageError(
+        `--security-opt '${opt}' is not supported (supported: seccomp=unconfined, seccomp=default)`,
+      );
+    }
+    options.seccomp = m[1] as "unconfined" | "default";
+  }
   if (flags.runtime !== undefined) {
     if (!RUNTIMES.has(flags.runtime)) {
       throw new UsageError(`--runtime must be builtin, crun or runc (got '${flags.runtime}')`);
