@@ -270,7 +270,11 @@ function mountOpCommands(op: HelperMountOp): string[] {
         `if [ -d ${at(op.target)} ]; then mount -t tmpfs -o ro tmpfs ${at(op.target)}; elif [ -e ${at(op.target)} ]; then mount --bind ${at("/dev/null")} ${at(op.target)}; fi`,
       ];
     case "remount-ro":
-      return ['mount -o remount,bind,ro "$ROOTFS"'];
+      return [
+        op.target === "/"
+          ? 'mount -o remount,bind,ro "$ROOTFS"'
+          : `mount -o remount,bind,ro ${at(op.target)}`,
+      ];
   }
 }
 

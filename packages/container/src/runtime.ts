@@ -38,6 +38,7 @@ import {
   removeTree,
   unmountLayer,
 } from "@strata/overlay-mount";
+import { cgroupfsMounts } from "./cgroup-mounts.js";
 import { createGroup, readOomKilled } from "./container-cgroup.js";
 import { ContainerError } from "./errors.js";
 import {
@@ -596,6 +597,9 @@ export class ContainerRuntime {
       cgroupProcs: cgroupDirs.map((d) => join(d, "cgroup.procs")),
       readonlyRootfs: options.readOnly ?? false,
       ...(options.seccomp === "unconfined" ? { seccomp: false as const } : {}),
+      ...((options.runtime ?? "builtin") === "builtin"
+        ? { mounts: cgroupfsMounts(group, { cgroupRoot: cgroups.root }) }
+        : {}),
       // stand-ins too (it checks they are files); the bind sources are set to the planned files below
       hostsFile: join(root, image.top.cacheId, "link"),
       hostnameFile: join(root, image.top.cacheId, "link"),
@@ -1012,6 +1016,8 @@ export class ContainerRuntime {
         cgroupProcs: runtime === "builtin" ? cgroupProcs : [],
         readonlyRootfs: options.readOnly ?? false,
         ...(options.seccomp === "unconfined" ? { seccomp: false as const } : {}),
+        // an OCI runtime is given no cgroup mount: crun and runc on this hybrid v1 host differ in what they make of one
+        ...(runtime === "builtin" ? { mounts: cgroupfsMounts(group, { cgroupRoot: cgroups.root }) } : {}),
         hostsFile: (etc as EtcFiles).hosts,
         hostnameFile: (etc as EtcFiles).hostname,
         resolvConfFile: (etc as EtcFiles).resolvConf,

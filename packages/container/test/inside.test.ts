@@ -100,6 +100,30 @@ describePrivileged(
       expect(r.stdout).toBe("from the image\n");
     });
 
+    it("sees its own cgroup at /sys/fs/cgroup, read-only (as Docker mounts it)", async () => {
+      const script = [
+        "cat /proc/self/cgroup | cut -d: -f3 | sort -u",
+        "if [ -f /sys/fs/cgroup/pids.max ]; then cat /sys/fs/cgroup/pids.max; else cat /sys/fs/cgroup/pids/pids.max; fi",
+        "mkdir /sys/fs/cgroup/x 2>/dev/null && echo mkdir-ok || echo mkdir-denied",
+        "mkdir /sys/fs/cgroup/pids/x 2>/dev/null && echo sub-ok || echo sub-denied",
+        "echo 99 > /sys/fs/cgroup/pids/pids.max 2>/dev/null && echo write-ok || echo write-denied",
+        "grep ' /sys/fs/cgroup' /proc/self/mounts | cut -d' ' -f4 | cut -d, -f1 | sort -u",
+      ].join("; ");
+      const r = await runCapture(f.runtime, {
+        image: f.busybox,
+        rm: true,
+        pidsLimit: 7,
+        args: ["/bin/sh", "-c", script],
+      });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const lines = r.stdout.trim().split("\n");
+      // the cgroup namespace's root is the container's cgroup: every hierarchy it joined says "/"
+      expect(lines[0]).toBe("/");
+      expect(lines[1]).toBe("7");
+      expect(lines.slice(2, 5)).toEqual(["mkdir-denied", "sub-denied", "write-denied"]);
+      expect(lines.slice(5)).toEqual(["ro"]);
+    });
+
     describe("limits", () => {
       it("pidsLimit 2: a third process cannot start", async () => {
         const r = await runCapture(f.runtime, {

@@ -148,6 +148,28 @@ function checkUint(value: number, what: string): number {
   return value;
 }
 
+const under = (path: string, dir: string) => path.startsWith(dir.endsWith("/") ? dir : `${dir}/`);
+
+/**
+ * A read-only mount with mounts beneath it (a tmpfs holding cgroup hierarchies, as on cgroup v1) must stay
+ * writable until their mount points exist: it is mounted read-write and remounted read-only after the
+ * last mount beneath it, as runc does.
+ */
+function deferReadonlyParents(ops: HelperMountOp[]): void {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as HelperMountOp;
+    if (op.op !== "mount" || (op.flags & MS.RDONLY) === 0) continue;
+    let last = -1;
+    for (let j = i + 1; j < ops.length; j++) {
+      const o = ops[j] as HelperMountOp;
+      if ((o.op === "mount" || o.op === "bind") && under(o.target, op.target)) last = j;
+    }
+    if (last < 0) continue;
+    op.flags &= ~MS.RDONLY;
+    ops.splice(last + 1, 0, { op: "remount-ro", target: op.target });
+  }
+}
+
 /**
  * Turns a LaunchSpec into the helper's program: the spec's mounts in order, then the default
  * devices and /dev symlinks (created, as runc does, after the mounts), then read-only and masked
@@ -179,6 +201,7 @@ export function toHelperSpec(spec: LaunchSpec): HelperSpec {
       ops.push({ op: "mount", source: m.source, target: m.destination, fstype: m.type, flags, data });
     }
   }
+  deferReadonlyParents(ops);
   for (const device of DEFAULT_DEVICES) {
     ops.push({ op: "mknod", target: device.path, mode: 0o666, major: device.major, minor: device.minor });
   }

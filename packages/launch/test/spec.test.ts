@@ -306,3 +306,42 @@ describe("launch input errors", () => {
     await expect(launch(spec, { runtime: "runc" })).rejects.toMatchObject({ code: "UNSUPPORTED_OPTION" });
   });
 });
+
+describe("toHelperSpec: read-only mounts with mounts beneath them", () => {
+  it("stay writable until the last mount beneath them, then are remounted read-only (tmpfs of cgroup v1)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "strata-test-launch-ro-"));
+    try {
+      const spec = buildLaunchSpec(
+        { Cmd: ["true"] },
+        {
+          rootfs: dir,
+          mounts: [
+            {
+              destination: "/sys/fs/cgroup",
+              type: "tmpfs",
+              source: "tmpfs",
+              options: ["ro", "nosuid", "mode=755"],
+            },
+            { destination: "/sys/fs/cgroup/pids", type: "cgroup", source: "cgroup", options: ["ro", "pids"] },
+          ],
+        },
+      );
+      const ops = toHelperSpec(spec).mounts;
+      const at = (target: string, op: string) => ops.findIndex((o) => o.target === target && o.op === op);
+      const tmpfs = ops[at("/sys/fs/cgroup", "mount")] as { flags: number };
+      const sys = ops[at("/sys", "mount")] as { flags: number };
+      expect(tmpfs.flags & MS.RDONLY).toBe(0);
+      expect(sys.flags & MS.RDONLY).toBe(0);
+      expect((ops[at("/sys/fs/cgroup/pids", "mount")] as { flags: number }).flags & MS.RDONLY).toBe(
+        MS.RDONLY,
+      );
+      expect(at("/sys/fs/cgroup", "remount-ro")).toBe(at("/sys/fs/cgroup/pids", "mount") + 1);
+      expect(at("/sys", "remount-ro")).toBe(at("/sys/fs/cgroup", "remount-ro") + 1);
+      // without mounts beneath it, /sys is mounted read-only at once, as before
+      const plain = toHelperSpec(buildLaunchSpec({ Cmd: ["true"] }, { rootfs: dir })).mounts;
+      expect(plain.some((o) => o.op === "remount-ro")).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
