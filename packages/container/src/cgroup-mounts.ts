@@ -7,7 +7,7 @@ import type { MountSpec } from "@strata/launch";
 const READ_ONLY = ["ro", "nosuid", "nodev", "noexec"];
 
 /** `\040`-style escapes of /proc/self/mountinfo paths. */
-const unescape = (path: string) =>
+const unescapeMountPath = (path: string) =>
   path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
 
 /** cgroup v1 hierarchies mounted on the host: mount point → superblock options (controllers, `name=…`). */
@@ -20,7 +20,7 @@ export function v1Hierarchies(mountinfo: string): Map<string, string[]> {
     const mountPoint = line.slice(0, sep).split(" ")[4];
     if (fstype !== "cgroup" || mountPoint === undefined) continue;
     out.set(
-      unescape(mountPoint),
+      unescapeMountPath(mountPoint),
       superOptions.split(",").filter((o) => o !== "rw" && o !== "ro"),
     );
   }
