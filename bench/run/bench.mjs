@@ -136,6 +136,11 @@ try {
     hostsFile: join(dir, "hosts"),
     hostnameFile: join(dir, "hostname"),
     resolvConfFile: join(dir, "resolv.conf"),
+    // Docker's default spec mounts the container's cgroupfs read-only (crun makes it from this one entry);
+    // the library's container sees its cgroup there too
+    mounts: [
+      { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["ro", "nosuid", "noexec", "nodev"] },
+    ],
   });
   await writeOciBundle(spec, join(dir, "bundle"));
   const crunState = join(dir, "crun-state");
