@@ -266,6 +266,18 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     )
     .option("--read-only", "mount the root filesystem read-only")
     .option(
+      "--cap-add <cap>",
+      "add a Linux capability to Docker's default set, e.g. NET_ADMIN (repeatable)",
+      collect,
+    )
+    .option(
+      "--cap-drop <cap>",
+      "drop a capability from the default set; ALL drops every one (repeatable)",
+      collect,
+    )
+    .option("--ulimit <name=soft[:hard]>", "a resource limit, e.g. nofile=1024:2048 (repeatable)", collect)
+    .option("--group-add <group>", "an extra supplementary group, name or id (repeatable)", collect)
+    .option(
       "--security-opt <opt>",
       "seccomp=unconfined runs without Docker's default seccomp filter (repeatable)",
       collect,

@@ -185,6 +185,54 @@ describePrivileged(
       expect(unsupported.stderr).toContain("(USAGE)");
     }, 30_000);
 
+    it("applies --cap-add, --cap-drop, --ulimit and --group-add", async () => {
+      const script = ["grep CapEff: /proc/self/status | cut -f2", "ulimit -n", "ulimit -Hn", "id -G"].join(
+        "; ",
+      );
+      const r = await cli(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cap-add",
+        "NET_ADMIN",
+        "--cap-drop",
+        "CHOWN",
+        "--ulimit",
+        "nofile=512:1024",
+        "--group-add",
+        "1234",
+        image,
+        "sh",
+        "-c",
+        script,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const [capEff, soft, hard, groups] = r.stdout.trim().split("\n");
+      const caps = BigInt(`0x${capEff}`);
+      expect(caps & (1n << 12n)).toBe(1n << 12n); // CAP_NET_ADMIN added
+      expect(caps & 1n).toBe(0n); // CAP_CHOWN dropped
+      expect(caps & (1n << 1n)).toBe(1n << 1n); // CAP_DAC_OVERRIDE still there (Docker's default)
+      expect([soft, hard]).toEqual(["512", "1024"]);
+      expect(groups?.split(" ")).toContain("1234");
+      const none = await cli(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cap-drop",
+        "ALL",
+        image,
+        "sh",
+        "-c",
+        "grep CapEff: /proc/self/status | cut -f2",
+      );
+      expect(none.stdout.trim()).toBe("0000000000000000");
+      const bad = await cli("run", "--rm", "--network", "none", "--ulimit", "bogus=1", image, "true");
+      expect(bad.code).toBe(125);
+      expect(bad.stderr).toContain("(INVALID_OPTION)");
+    }, 30_000);
+
     it("applies --hostname, -e, --env-file, -w and -u", async () => {
       const envFile = path.join(dir, "env");
       await writeFile(envFile, "FROMFILE=yes\n# comment\n");

@@ -48,6 +48,7 @@ export {
   parseCpus,
   parseEnvFile,
   parseMemory,
+  parseUlimit,
   readEnvFile,
 } from "./parse.js";
 export { isAlive, type ProcessRef, processRef, processStartTime } from "./proc.js";

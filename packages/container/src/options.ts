@@ -110,6 +110,13 @@ export interface RunOptions {
    * default profile (@strata/launch `DOCKER_DEFAULT_SECCOMP`).
    */
   seccomp?: "default" | "unconfined";
+  /** `--cap-add` / `--cap-drop`: added to / removed from Docker's default capabilities (`ALL` allowed). */
+  capAdd?: string[];
+  capDrop?: string[];
+  /** `--ulimit NAME=SOFT[:HARD]` (`nofile=1024:2048`; -1 unlimited). */
+  ulimits?: string[];
+  /** `--group-add`: extra supplementary groups (names from the image's /etc/group, or ids). */
+  groupAdd?: string[];
   /** `--runtime`: the native helper (default) or an OCI runtime given an OCI bundle. */
   runtime?: "builtin" | "crun" | "runc";
   /** `--pids-limit`. */

@@ -139,3 +139,62 @@ export function parseCpus(input: string | number): number {
   }
   return cpus;
 }
+
+const ULIMIT_VALUE = /^(-1|\d+)$/;
+
+/**
+ * Docker's `--ulimit NAME=SOFT[:HARD]` (`nofile=1024:2048`, `nproc=512`; `-1` is unlimited; HARD defaults to
+ * SOFT), as a launch rlimit (`RLIMIT_NOFILE`, …).
+ */
+export function parseUlimit(input: string): { type: string; soft: number; hard: number } {
+  const match = /^([a-z]+)=([^:]+)(?::(.+))?$/.exec(input.trim());
+  const name = match?.[1];
+  if (!match || !name) {
+    throw new ContainerError(
+      "INVALID_OPTION",
+      `--ulimit '${input}' is not NAME=SOFT[:HARD] (e.g. nofile=1024:2048)`,
+    );
+  }
+  const type = `RLIMIT_${name.toUpperCase()}`;
+  if (!ULIMIT_NAMES.has(name)) {
+    throw new ContainerError(
+      "INVALID_OPTION",
+      `--ulimit '${name}' is not a resource limit (one of: ${[...ULIMIT_NAMES].join(", ")})`,
+    );
+  }
+  const value = (text: string) => {
+    if (!ULIMIT_VALUE.test(text) || !Number.isSafeInteger(Number(text))) {
+      throw new ContainerError(
+        "INVALID_OPTION",
+        `--ulimit '${input}': '${text}' is not a number (-1: unlimited)`,
+      );
+    }
+    const n = Number(text);
+    return n < 0 ? Number.POSITIVE_INFINITY : n;
+  };
+  const soft = value(match[2] as string);
+  const hard = match[3] === undefined ? soft : value(match[3]);
+  if (soft > hard) {
+    throw new ContainerError("INVALID_OPTION", `--ulimit '${input}': the soft limit is above the hard limit`);
+  }
+  return { type, soft, hard };
+}
+
+const ULIMIT_NAMES = new Set([
+  "core",
+  "cpu",
+  "data",
+  "fsize",
+  "locks",
+  "memlock",
+  "msgqueue",
+  "nice",
+  "nofile",
+  "nproc",
+  "rss",
+  "rtprio",
+  "rttime",
+  "sigpending",
+  "stack",
+  "as",
+]);

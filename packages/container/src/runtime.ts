@@ -15,6 +15,7 @@ import {
 } from "@strata/cgroup";
 import type { ImageStore } from "@strata/image-store";
 import {
+  type BuildLaunchSpecOptions,
   buildLaunchSpec,
   type ExitStatus,
   type ImageRuntimeConfig,
@@ -93,6 +94,7 @@ import {
   newContainerId,
   parseCpus,
   parseMemory,
+  parseUlimit,
   readEnvFile,
 } from "./parse.js";
 import { ensureLayeredPlaceholders, ensurePlaceholders, missingPlaceholders } from "./placeholders.js";
@@ -268,6 +270,7 @@ export class ContainerRuntime {
   // ------------------------------------------------------------------ run
 
   private async limitsOf(options: RunOptions): Promise<CgroupLimits> {
+    processOptions(options); // a bad --ulimit is INVALID_OPTION before anything is created
     const limits: CgroupLimits = {};
     if (options.pidsLimit !== undefined) {
       if (!Number.isSafeInteger(options.pidsLimit) || (options.pidsLimit <= 0 && options.pidsLimit !== -1)) {
@@ -597,6 +600,7 @@ export class ContainerRuntime {
       cgroupProcs: cgroupDirs.map((d) => join(d, "cgroup.procs")),
       readonlyRootfs: options.readOnly ?? false,
       ...(options.seccomp === "unconfined" ? { seccomp: false as const } : {}),
+      ...processOptions(options),
       ...((options.runtime ?? "builtin") === "builtin"
         ? { mounts: cgroupfsMounts(group, { cgroupRoot: cgroups.root }) }
         : {}),
@@ -1016,6 +1020,7 @@ export class ContainerRuntime {
         cgroupProcs: runtime === "builtin" ? cgroupProcs : [],
         readonlyRootfs: options.readOnly ?? false,
         ...(options.seccomp === "unconfined" ? { seccomp: false as const } : {}),
+        ...processOptions(options),
         // an OCI runtime is given no cgroup mount: crun and runc on this hybrid v1 host differ in what they make of one
         ...(runtime === "builtin" ? { mounts: cgroupfsMounts(group, { cgroupRoot: cgroups.root }) } : {}),
         hostsFile: (etc as EtcFiles).hosts,
@@ -1570,6 +1575,18 @@ export class ContainerRuntime {
       await rm(record, { recursive: true, force: true });
     });
   }
+}
+
+/** `--cap-add`, `--cap-drop`, `--ulimit`, `--group-add` as launch options (INVALID_OPTION on a bad ulimit). */
+function processOptions(
+  options: RunOptions,
+): Pick<BuildLaunchSpecOptions, "capAdd" | "capDrop" | "rlimits" | "groupAdd"> {
+  return {
+    ...(options.capAdd?.length ? { capAdd: options.capAdd } : {}),
+    ...(options.capDrop?.length ? { capDrop: options.capDrop } : {}),
+    ...(options.ulimits?.length ? { rlimits: options.ulimits.map(parseUlimit) } : {}),
+    ...(options.groupAdd?.length ? { groupAdd: options.groupAdd } : {}),
+  };
 }
 
 /** What the launch helper does that the printed commands only approximate. */

@@ -14,6 +14,7 @@ import {
   newContainerId,
   parseEnvFile,
   parseMemory,
+  parseUlimit,
   processRef,
   StateDir,
 } from "../src/index.js";
@@ -192,4 +193,23 @@ describe("StateDir", () => {
     await writeFile(join(states.containers, id, "state.json"), "{");
     await expect(states.read(id)).rejects.toMatchObject({ code: "STATE_CORRUPT" });
   });
+});
+
+describe("parseUlimit (docker's --ulimit)", () => {
+  it("reads NAME=SOFT[:HARD], -1 as unlimited", () => {
+    expect(parseUlimit("nofile=1024:2048")).toEqual({ type: "RLIMIT_NOFILE", soft: 1024, hard: 2048 });
+    expect(parseUlimit("nproc=512")).toEqual({ type: "RLIMIT_NPROC", soft: 512, hard: 512 });
+    expect(parseUlimit("core=-1")).toEqual({
+      type: "RLIMIT_CORE",
+      soft: Number.POSITIVE_INFINITY,
+      hard: Number.POSITIVE_INFINITY,
+    });
+  });
+
+  it.each(["nofile", "nofile=", "bogus=1", "nofile=x", "nofile=10:5", "NOFILE=1", "nofile=1:2:3"])(
+    "refuses %s with INVALID_OPTION",
+    (input) => {
+      expect(() => parseUlimit(input)).toThrow(expect.objectContaining({ code: "INVALID_OPTION" }));
+    },
+  );
 });

@@ -26,6 +26,10 @@ export interface RunFlags extends ExplainFlags {
   publish?: string[];
   readOnly?: boolean;
   securityOpt?: string[];
+  capAdd?: string[];
+  capDrop?: string[];
+  ulimit?: string[];
+  groupAdd?: string[];
   runtime?: string;
   platform?: string;
   registryMirror?: string[];
@@ -100,6 +104,10 @@ export function runOptionsOf(image: string, command: string[], flags: RunFlags):
     }
     options.seccomp = m[1] as "unconfined" | "default";
   }
+  if (flags.capAdd?.length) options.capAdd = flags.capAdd;
+  if (flags.capDrop?.length) options.capDrop = flags.capDrop;
+  if (flags.ulimit?.length) options.ulimits = flags.ulimit;
+  if (flags.groupAdd?.length) options.groupAdd = flags.groupAdd;
   if (flags.runtime !== undefined) {
     if (!RUNTIMES.has(flags.runtime)) {
       throw new UsageError(`--runtime must be builtin, crun or runc (got '${flags.runtime}')`);
