@@ -1,4 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import {
   buildLaunchSpec,
   CLONE_NAMESPACE_FLAGS,
@@ -10,13 +13,14 @@ import {
 } from "../src/index.js";
 
 describe("seccomp policy", () => {
+  const rootfs = mkdtempSync(join(tmpdir(), "strata-test-launch-seccomp-"));
+  afterAll(() => rmSync(rootfs, { recursive: true, force: true }));
+
   it("is Docker's default unless turned off", () => {
-    const spec = buildLaunchSpec({ Cmd: ["true"] }, { rootfs: "/tmp/x" });
+    const spec = buildLaunchSpec({ Cmd: ["true"] }, { rootfs });
     expect(spec.seccomp).toBe(DOCKER_DEFAULT_SECCOMP);
-    expect(buildLaunchSpec({ Cmd: ["true"] }, { rootfs: "/tmp/x", seccomp: false }).seccomp).toBeUndefined();
-    expect(
-      toHelperSpec(buildLaunchSpec({ Cmd: ["true"] }, { rootfs: "/tmp/x", seccomp: false })).seccomp,
-    ).toBeNull();
+    expect(buildLaunchSpec({ Cmd: ["true"] }, { rootfs, seccomp: false }).seccomp).toBeUndefined();
+    expect(toHelperSpec(buildLaunchSpec({ Cmd: ["true"] }, { rootfs, seccomp: false })).seccomp).toBeNull();
   });
 
   it("maps names to this architecture's numbers, skipping the ones it lacks", () => {
@@ -57,7 +61,7 @@ describe("seccomp policy", () => {
     expect(oci.syscalls[1]).toMatchObject({ names: ["clone3"], errnoRet: 38 });
     const cloneRules = oci.syscalls.filter((r) => r.names[0] === "clone");
     expect(cloneRules).toHaveLength(7); // one per namespace flag
-    const config = toOciConfig(buildLaunchSpec({ Cmd: ["true"] }, { rootfs: "/tmp/x" })) as {
+    const config = toOciConfig(buildLaunchSpec({ Cmd: ["true"] }, { rootfs })) as {
       linux: { seccomp?: unknown };
     };
     expect(config.linux.seccomp).toBeDefined();
