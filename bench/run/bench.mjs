@@ -139,7 +139,12 @@ try {
     // Docker's default spec mounts the container's cgroupfs read-only (crun makes it from this one entry);
     // the library's container sees its cgroup there too
     mounts: [
-      { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["ro", "nosuid", "noexec", "nodev"] },
+      {
+        destination: "/sys/fs/cgroup",
+        type: "cgroup",
+        source: "cgroup",
+        options: ["ro", "nosuid", "noexec", "nodev"],
+      },
     ],
   });
   await writeOciBundle(spec, join(dir, "bundle"));
