@@ -265,6 +265,7 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
       collect,
     )
     .option("--read-only", "mount the root filesystem read-only")
+    .option("-v, --volume <host:container[:ro]>", "bind-mount an existing host path (repeatable)", collect)
     .option(
       "--cap-add <cap>",
       "add a Linux capability to Docker's default set, e.g. NET_ADMIN (repeatable)",

@@ -2,7 +2,7 @@
 // with its own bridge (strun0), subnet, cgroup parent, netns and veth prefixes so nothing shared is touched.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { BridgeNetwork } from "@strata/network";
@@ -231,6 +231,48 @@ describePrivileged(
       const bad = await cli("run", "--rm", "--network", "none", "--ulimit", "bogus=1", image, "true");
       expect(bad.code).toBe(125);
       expect(bad.stderr).toContain("(INVALID_OPTION)");
+    }, 30_000);
+
+    it("-v binds a host directory, read-write or :ro; a missing host path or a named volume is refused", async () => {
+      const host = await mkdtemp(path.join(tmpdir(), "strata-test-run-volume-"));
+      try {
+        await writeFile(path.join(host, "in.txt"), "from the host\n");
+        const rw = await cli(
+          "run",
+          "--rm",
+          "--network",
+          "none",
+          "-v",
+          `${host}:/data`,
+          image,
+          "sh",
+          "-c",
+          "cat /data/in.txt; echo from the container > /data/out.txt",
+        );
+        expect(rw.code, rw.stderr).toBe(0);
+        expect(rw.stdout).toBe("from the host\n");
+        expect(await readFile(path.join(host, "out.txt"), "utf8")).toBe("from the container\n");
+        const ro = await cli(
+          "run",
+          "--rm",
+          "--network",
+          "none",
+          "-v",
+          `${host}:/data:ro`,
+          image,
+          "sh",
+          "-c",
+          "cat /data/in.txt; touch /data/x 2>/dev/null && echo wrote || echo read-only",
+        );
+        expect(ro.stdout).toBe("from the host\nread-only\n");
+        for (const bad of [`${host}/missing:/data`, "named:/data", `${host}:relative`, `${host}:/data:z`]) {
+          const r = await cli("run", "--rm", "--network", "none", "-v", bad, image, "true");
+          expect(r.code, bad).toBe(125);
+          expect(r.stderr, bad).toContain("(INVALID_OPTION)");
+        }
+      } finally {
+        await rm(host, { recursive: true, force: true });
+      }
     }, 30_000);
 
     it("applies --hostname, -e, --env-file, -w and -u", async () => {

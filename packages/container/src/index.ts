@@ -49,7 +49,9 @@ export {
   parseEnvFile,
   parseMemory,
   parseUlimit,
+  parseVolume,
   readEnvFile,
+  type VolumeBind,
 } from "./parse.js";
 export { isAlive, type ProcessRef, processRef, processStartTime } from "./proc.js";
 export { ContainerRuntime } from "./runtime.js";

@@ -117,6 +117,11 @@ export interface RunOptions {
   ulimits?: string[];
   /** `--group-add`: extra supplementary groups (names from the image's /etc/group, or ids). */
   groupAdd?: string[];
+  /**
+   * `-v HOST:CONTAINER[:ro|rw]` bind mounts (absolute host paths that exist; strata does not create them,
+   * unlike docker's `-v`).
+   */
+  volumes?: string[];
   /** `--runtime`: the native helper (default) or an OCI runtime given an OCI bundle. */
   runtime?: "builtin" | "crun" | "runc";
   /** `--pids-limit`. */

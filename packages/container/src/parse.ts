@@ -198,3 +198,47 @@ const ULIMIT_NAMES = new Set([
   "stack",
   "as",
 ]);
+
+/** A `-v HOST:CONTAINER[:ro|rw]` bind mount. */
+export interface VolumeBind {
+  source: string;
+  destination: string;
+  readOnly: boolean;
+}
+
+/**
+ * Docker's `-v/--volume HOST:CONTAINER[:OPTIONS]` for bind mounts: both paths absolute, OPTIONS `ro` or `rw`.
+ * Named volumes, propagation and SELinux options are not supported (INVALID_OPTION says so).
+ */
+export function parseVolume(input: string): VolumeBind {
+  const parts = input.split(":");
+  const [source = "", destination = "", options, ...rest] = parts;
+  if (parts.length < 2 || rest.length > 0 || source === "" || destination === "") {
+    throw new ContainerError(
+      "INVALID_OPTION",
+      `-v '${input}' is not HOST:CONTAINER[:ro|rw] (e.g. -v /srv/data:/data:ro)`,
+    );
+  }
+  if (!source.startsWith("/")) {
+    throw new ContainerError(
+      "INVALID_OPTION",
+      `-v '${input}': named volumes are not supported; give an absolute host path (e.g. -v $PWD/${source}:${destination})`,
+    );
+  }
+  if (!destination.startsWith("/") || destination.split("/").includes("..") || destination === "/") {
+    throw new ContainerError(
+      "INVALID_OPTION",
+      `-v '${input}': the container path must be absolute, not '/', and without '..'`,
+    );
+  }
+  const flags = options === undefined || options === "" ? [] : options.split(",");
+  for (const flag of flags) {
+    if (flag !== "ro" && flag !== "rw") {
+      throw new ContainerError(
+        "INVALID_OPTION",
+        `-v '${input}': option '${flag}' is not supported (only ro or rw)`,
+      );
+    }
+  }
+  return { source, destination, readOnly: flags.includes("ro") && !flags.includes("rw") };
+}

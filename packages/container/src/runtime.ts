@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp, open, readdir, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -21,6 +22,7 @@ import {
   type ImageRuntimeConfig,
   type LaunchSpec,
   launch,
+  type MountSpec,
   overlayLayerDirs,
   type RootfsOverlay,
   toHelperSpec,
@@ -95,6 +97,7 @@ import {
   parseCpus,
   parseMemory,
   parseUlimit,
+  parseVolume,
   readEnvFile,
 } from "./parse.js";
 import { ensureLayeredPlaceholders, ensurePlaceholders, missingPlaceholders } from "./placeholders.js";
@@ -270,7 +273,9 @@ export class ContainerRuntime {
   // ------------------------------------------------------------------ run
 
   private async limitsOf(options: RunOptions): Promise<CgroupLimits> {
-    processOptions(options); // a bad --ulimit is INVALID_OPTION before anything is created
+    // a bad --ulimit or -v is INVALID_OPTION before anything is created
+    processOptions(options);
+    volumeMounts(options);
     const limits: CgroupLimits = {};
     if (options.pidsLimit !== undefined) {
       if (!Number.isSafeInteger(options.pidsLimit) || (options.pidsLimit <= 0 && options.pidsLimit !== -1)) {
@@ -601,9 +606,12 @@ export class ContainerRuntime {
       readonlyRootfs: options.readOnly ?? false,
       ...(options.seccomp === "unconfined" ? { seccomp: false as const } : {}),
       ...processOptions(options),
-      ...((options.runtime ?? "builtin") === "builtin"
-        ? { mounts: cgroupfsMounts(group, { cgroupRoot: cgroups.root }) }
-        : {}),
+      mounts: [
+        ...((options.runtime ?? "builtin") === "builtin"
+          ? cgroupfsMounts(group, { cgroupRoot: cgroups.root })
+          : []),
+        ...volumeMounts(options),
+      ],
       // stand-ins too (it checks they are files); the bind sources are set to the planned files below
       hostsFile: join(root, image.top.cacheId, "link"),
       hostnameFile: join(root, image.top.cacheId, "link"),
@@ -1022,7 +1030,10 @@ export class ContainerRuntime {
         ...(options.seccomp === "unconfined" ? { seccomp: false as const } : {}),
         ...processOptions(options),
         // an OCI runtime is given no cgroup mount: crun and runc on this hybrid v1 host differ in what they make of one
-        ...(runtime === "builtin" ? { mounts: cgroupfsMounts(group, { cgroupRoot: cgroups.root }) } : {}),
+        mounts: [
+          ...(runtime === "builtin" ? cgroupfsMounts(group, { cgroupRoot: cgroups.root }) : []),
+          ...volumeMounts(options),
+        ],
         hostsFile: (etc as EtcFiles).hosts,
         hostnameFile: (etc as EtcFiles).hostname,
         resolvConfFile: (etc as EtcFiles).resolvConf,
@@ -1587,6 +1598,25 @@ function processOptions(
     ...(options.ulimits?.length ? { rlimits: options.ulimits.map(parseUlimit) } : {}),
     ...(options.groupAdd?.length ? { groupAdd: options.groupAdd } : {}),
   };
+}
+
+/** `-v` bind mounts as launch mounts; INVALID_OPTION for a malformed one or a host path that does not exist. */
+function volumeMounts(options: RunOptions): MountSpec[] {
+  return (options.volumes ?? []).map((input) => {
+    const v = parseVolume(input);
+    if (!existsSync(v.source)) {
+      throw new ContainerError(
+        "INVALID_OPTION",
+        `-v '${input}': the host path ${v.source} does not exist; create it first (strata does not create host paths)`,
+      );
+    }
+    return {
+      destination: v.destination,
+      type: "bind",
+      source: v.source,
+      options: ["rbind", v.readOnly ? "ro" : "rw"],
+    };
+  });
 }
 
 /** What the launch helper does that the printed commands only approximate. */

@@ -15,6 +15,7 @@ import {
   parseEnvFile,
   parseMemory,
   parseUlimit,
+  parseVolume,
   processRef,
   StateDir,
 } from "../src/index.js";
@@ -212,4 +213,33 @@ describe("parseUlimit (docker's --ulimit)", () => {
       expect(() => parseUlimit(input)).toThrow(expect.objectContaining({ code: "INVALID_OPTION" }));
     },
   );
+});
+
+describe("parseVolume (docker's -v for bind mounts)", () => {
+  it("reads HOST:CONTAINER[:ro|rw]", () => {
+    expect(parseVolume("/srv/data:/data")).toEqual({
+      source: "/srv/data",
+      destination: "/data",
+      readOnly: false,
+    });
+    expect(parseVolume("/srv/data:/data:ro")).toEqual({
+      source: "/srv/data",
+      destination: "/data",
+      readOnly: true,
+    });
+    expect(parseVolume("/srv/data:/data:rw").readOnly).toBe(false);
+  });
+
+  it.each([
+    "/srv",
+    "named:/data",
+    "/srv:data",
+    "/srv:/",
+    "/srv:/a/../etc",
+    "/srv:/data:z",
+    "/srv:/data:ro:x",
+    ":/data",
+  ])("refuses %s with INVALID_OPTION", (input) => {
+    expect(() => parseVolume(input)).toThrow(expect.objectContaining({ code: "INVALID_OPTION" }));
+  });
 });

@@ -30,6 +30,7 @@ export interface RunFlags extends ExplainFlags {
   capDrop?: string[];
   ulimit?: string[];
   groupAdd?: string[];
+  volume?: string[];
   runtime?: string;
   platform?: string;
   registryMirror?: string[];
@@ -108,6 +109,7 @@ export function runOptionsOf(image: string, command: string[], flags: RunFlags):
   if (flags.capDrop?.length) options.capDrop = flags.capDrop;
   if (flags.ulimit?.length) options.ulimits = flags.ulimit;
   if (flags.groupAdd?.length) options.groupAdd = flags.groupAdd;
+  if (flags.volume?.length) options.volumes = flags.volume;
   if (flags.runtime !== undefined) {
     if (!RUNTIMES.has(flags.runtime)) {
       throw new UsageError(`--runtime must be builtin, crun or runc (got '${flags.runtime}')`);
