@@ -267,6 +267,11 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
     .option("--read-only", "mount the root filesystem read-only")
     .option("-v, --volume <host:container[:ro]>", "bind-mount an existing host path (repeatable)", collect)
     .option(
+      "--tmpfs <path[:options]>",
+      "mount a tmpfs, e.g. /run:size=64m (nosuid,nodev,noexec unless overridden)",
+      collect,
+    )
+    .option(
       "--cap-add <cap>",
       "add a Linux capability to Docker's default set, e.g. NET_ADMIN (repeatable)",
       collect,

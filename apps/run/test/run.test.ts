@@ -275,6 +275,29 @@ describePrivileged(
       }
     }, 30_000);
 
+    it("--tmpfs gives a read-only container a writable directory (nosuid,nodev,noexec by default)", async () => {
+      const r = await cli(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        "--tmpfs",
+        "/scratch:size=1m",
+        image,
+        "sh",
+        "-c",
+        "touch /x 2>/dev/null && echo root-writable || echo root-read-only; echo hi > /scratch/f && cat /scratch/f; grep ' /scratch ' /proc/self/mounts | cut -d' ' -f3,4",
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const [root, written, mount] = r.stdout.trim().split("\n");
+      expect([root, written]).toEqual(["root-read-only", "hi"]);
+      expect(mount).toMatch(/^tmpfs rw,nosuid,nodev,noexec.*size=1024k/);
+      const bad = await cli("run", "--rm", "--network", "none", "--tmpfs", "/scratch:bogus", image, "true");
+      expect(bad.code).toBe(125);
+      expect(bad.stderr).toContain("(INVALID_OPTION)");
+    }, 30_000);
+
     it("applies --hostname, -e, --env-file, -w and -u", async () => {
       const envFile = path.join(dir, "env");
       await writeFile(envFile, "FROMFILE=yes\n# comment\n");

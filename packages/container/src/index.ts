@@ -48,6 +48,7 @@ export {
   parseCpus,
   parseEnvFile,
   parseMemory,
+  parseTmpfs,
   parseUlimit,
   parseVolume,
   readEnvFile,

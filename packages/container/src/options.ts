@@ -122,6 +122,8 @@ export interface RunOptions {
    * unlike docker's `-v`).
    */
   volumes?: string[];
+  /** `--tmpfs PATH[:OPTIONS]` (defaults `nosuid,nodev,noexec`, as docker's). */
+  tmpfs?: string[];
   /** `--runtime`: the native helper (default) or an OCI runtime given an OCI bundle. */
   runtime?: "builtin" | "crun" | "runc";
   /** `--pids-limit`. */

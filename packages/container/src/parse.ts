@@ -242,3 +242,47 @@ export function parseVolume(input: string): VolumeBind {
   }
   return { source, destination, readOnly: flags.includes("ro") && !flags.includes("rw") };
 }
+
+const TMPFS_FLAGS = new Set([
+  "rw",
+  "ro",
+  "exec",
+  "noexec",
+  "suid",
+  "nosuid",
+  "dev",
+  "nodev",
+  "noatime",
+  "atime",
+]);
+const TMPFS_DATA = /^(size|mode|uid|gid|nr_inodes|nr_blocks)=[0-9A-Za-z%]+$/;
+
+/**
+ * Docker's `--tmpfs PATH[:OPTIONS]` (`--tmpfs /run:size=64m,mode=1777`): a tmpfs with docker's defaults
+ * `nosuid,nodev,noexec`, which the options may override (`exec`).
+ */
+export function parseTmpfs(input: string): {
+  destination: string;
+  type: "tmpfs";
+  source: "tmpfs";
+  options: string[];
+} {
+  const colon = input.indexOf(":");
+  const destination = colon < 0 ? input : input.slice(0, colon);
+  const given = colon < 0 || colon === input.length - 1 ? [] : input.slice(colon + 1).split(",");
+  if (!destination.startsWith("/") || destination === "/" || destination.split("/").includes("..")) {
+    throw new ContainerError(
+      "INVALID_OPTION",
+      `--tmpfs '${input}': the container path must be absolute, not '/', and without '..' (e.g. --tmpfs /run:size=64m)`,
+    );
+  }
+  for (const option of given) {
+    if (!TMPFS_FLAGS.has(option) && !TMPFS_DATA.test(option)) {
+      throw new ContainerError(
+        "INVALID_OPTION",
+        `--tmpfs '${input}': option '${option}' is not supported (rw, ro, [no]exec, [no]suid, [no]dev, size=, mode=, uid=, gid=, nr_inodes=)`,
+      );
+    }
+  }
+  return { destination, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", ...given] };
+}

@@ -96,6 +96,7 @@ import {
   newContainerId,
   parseCpus,
   parseMemory,
+  parseTmpfs,
   parseUlimit,
   parseVolume,
   readEnvFile,
@@ -1600,9 +1601,13 @@ function processOptions(
   };
 }
 
-/** `-v` bind mounts as launch mounts; INVALID_OPTION for a malformed one or a host path that does not exist. */
+/**
+ * `-v` bind mounts and `--tmpfs` mounts as launch mounts; INVALID_OPTION for a malformed one or a host path
+ * that does not exist.
+ */
 function volumeMounts(options: RunOptions): MountSpec[] {
-  return (options.volumes ?? []).map((input) => {
+  const tmpfs: MountSpec[] = (options.tmpfs ?? []).map(parseTmpfs);
+  const binds = (options.volumes ?? []).map((input): MountSpec => {
     const v = parseVolume(input);
     if (!existsSync(v.source)) {
       throw new ContainerError(
@@ -1617,6 +1622,7 @@ function volumeMounts(options: RunOptions): MountSpec[] {
       options: ["rbind", v.readOnly ? "ro" : "rw"],
     };
   });
+  return [...binds, ...tmpfs];
 }
 
 /** What the launch helper does that the printed commands only approximate. */

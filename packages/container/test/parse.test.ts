@@ -14,6 +14,7 @@ import {
   newContainerId,
   parseEnvFile,
   parseMemory,
+  parseTmpfs,
   parseUlimit,
   parseVolume,
   processRef,
@@ -242,4 +243,30 @@ describe("parseVolume (docker's -v for bind mounts)", () => {
   ])("refuses %s with INVALID_OPTION", (input) => {
     expect(() => parseVolume(input)).toThrow(expect.objectContaining({ code: "INVALID_OPTION" }));
   });
+});
+
+describe("parseTmpfs (docker's --tmpfs)", () => {
+  it("adds docker's nosuid,nodev,noexec before the given options", () => {
+    expect(parseTmpfs("/run")).toEqual({
+      destination: "/run",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "nodev", "noexec"],
+    });
+    expect(parseTmpfs("/run:exec,size=64m,mode=1777").options).toEqual([
+      "nosuid",
+      "nodev",
+      "noexec",
+      "exec",
+      "size=64m",
+      "mode=1777",
+    ]);
+  });
+
+  it.each(["run", "/", "/a/../etc", "/run:bogus", "/run:size=1m,x=y"])(
+    "refuses %s with INVALID_OPTION",
+    (input) => {
+      expect(() => parseTmpfs(input)).toThrow(expect.objectContaining({ code: "INVALID_OPTION" }));
+    },
+  );
 });

@@ -31,6 +31,7 @@ export interface RunFlags extends ExplainFlags {
   ulimit?: string[];
   groupAdd?: string[];
   volume?: string[];
+  tmpfs?: string[];
   runtime?: string;
   platform?: string;
   registryMirror?: string[];
@@ -110,6 +111,7 @@ export function runOptionsOf(image: string, command: string[], flags: RunFlags):
   if (flags.ulimit?.length) options.ulimits = flags.ulimit;
   if (flags.groupAdd?.length) options.groupAdd = flags.groupAdd;
   if (flags.volume?.length) options.volumes = flags.volume;
+  if (flags.tmpfs?.length) options.tmpfs = flags.tmpfs;
   if (flags.runtime !== undefined) {
     if (!RUNTIMES.has(flags.runtime)) {
       throw new UsageError(`--runtime must be builtin, crun or runc (got '${flags.runtime}')`);
