@@ -348,6 +348,22 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
     });
 
   program
+    .command("logs")
+    .description("Show the output of a detached container (run -d): stdout and stderr as written")
+    .argument("<container>", "name, ID or unique ID prefix")
+    .option("-f, --follow", "keep printing new output until the container exits")
+    .addHelpText("after", "\nExamples:\n  strata logs web\n  strata logs -f web")
+    .action(async (ref: string, opts: { follow?: boolean }) => {
+      const { runtime } = await opened();
+      for await (const chunk of runtime.logs(ref, {
+        follow: opts.follow === true,
+        signal: interrupt.signal,
+      })) {
+        io.stdout.write(chunk);
+      }
+    });
+
+  program
     .command("stop")
     .description("Stop running containers: SIGTERM, then SIGKILL after the grace period")
     .argument("<container...>", "name, ID or unique ID prefix")

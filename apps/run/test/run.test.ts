@@ -394,6 +394,33 @@ describePrivileged(
       expect(publishWithoutBridge.code).toBe(125);
     }, 30_000);
 
+    it("logs shows a detached container's output; -f follows it until the container exits", async () => {
+      const d = await cli(
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "talker",
+        image,
+        "sh",
+        "-c",
+        "echo one; echo two >&2; sleep 1; echo three",
+      );
+      expect(d.code, d.stderr).toBe(0);
+      const followed = await cli("logs", "-f", "talker");
+      expect(followed.code, followed.stderr).toBe(0);
+      expect(followed.stdout).toBe("one\ntwo\nthree\n");
+      expect((await cli("logs", "talker")).stdout).toBe("one\ntwo\nthree\n");
+      expect((await cli("rm", "talker")).code).toBe(0);
+      const foreground = await cli("run", "--network", "none", "--name", "quiet", image, "true");
+      expect(foreground.code).toBe(0);
+      const none = await cli("logs", "quiet");
+      expect(none.code).not.toBe(0);
+      expect(none.stderr).toContain("(CONTAINER_NOT_LOGGED)");
+      expect((await cli("rm", "quiet")).code).toBe(0);
+    }, 30_000);
+
     it("run -d, ps, stop, ps -a, rm", async () => {
       const d = await cli("run", "-d", "--name", "sleeper", image, "sleep", "100");
       expect(d.stderr).toBe("");

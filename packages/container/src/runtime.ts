@@ -1298,6 +1298,50 @@ export class ContainerRuntime {
     return this.resolve(ref);
   }
 
+  /**
+   * `logs`: the output (stdout and stderr, interleaved as written) of a detached container, from
+   * `containers/<id>/container.log`. With `follow`, keeps reading until the container is no longer
+   * running (or `signal` aborts). A foreground container has no log (its output went to the caller):
+   * CONTAINER_NOT_LOGGED.
+   */
+  async *logs(
+    ref: string,
+    options: { follow?: boolean; signal?: AbortSignal; pollMs?: number } = {},
+  ): AsyncGenerator<Buffer> {
+    const state = await this.resolve(ref);
+    const file = join(this.states.dir(state.id), "container.log");
+    const handle = await open(file, "r").catch((error: unknown) => {
+      if (codeOf(error) !== "ENOENT") throw error;
+      throw new ContainerError(
+        "CONTAINER_NOT_LOGGED",
+        `container ${state.name} has no log: only detached containers (run -d) are logged`,
+      );
+    });
+    try {
+      const buffer = Buffer.alloc(64 * 1024);
+      let position = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        if (bytesRead > 0) {
+          position += bytesRead;
+          yield Buffer.from(buffer.subarray(0, bytesRead));
+          continue;
+        }
+        if (!options.follow || options.signal?.aborted) return;
+        // the end of the file: done once the container stopped and everything it wrote has been read
+        const running = this.isRunning(await this.states.read(state.id).catch(() => state));
+        if (!running) {
+          const { size } = await handle.stat();
+          if (size <= position) return;
+          continue;
+        }
+        await sleep(options.pollMs ?? 100);
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
   private isRunning(state: ContainerState): boolean {
     return (
       state.status === "running" &&
