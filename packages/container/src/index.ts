@@ -1,3 +1,4 @@
+export { isAlive, type ProcessRef, processRef, processStartTime } from "@strata/lockfile";
 export { ContainerError, type ContainerErrorCode } from "./errors.js";
 export {
   containerHosts,
@@ -54,6 +55,5 @@ export {
   readEnvFile,
   type VolumeBind,
 } from "./parse.js";
-export { isAlive, type ProcessRef, processRef, processStartTime } from "./proc.js";
 export { ContainerRuntime } from "./runtime.js";
 export { type ContainerState, type ContainerStatus, StateDir } from "./state.js";

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { RLIMIT_NUMBERS } from "@strata/launch";
 import { ContainerError } from "./errors.js";
 
 const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -156,10 +157,11 @@ export function parseUlimit(input: string): { type: string; soft: number; hard: 
     );
   }
   const type = `RLIMIT_${name.toUpperCase()}`;
-  if (!ULIMIT_NAMES.has(name)) {
+  if (RLIMIT_NUMBERS[type] === undefined) {
+    const names = Object.keys(RLIMIT_NUMBERS).map((k) => k.slice("RLIMIT_".length).toLowerCase());
     throw new ContainerError(
       "INVALID_OPTION",
-      `--ulimit '${name}' is not a resource limit (one of: ${[...ULIMIT_NAMES].join(", ")})`,
+      `--ulimit '${name}' is not a resource limit (one of: ${names.join(", ")})`,
     );
   }
   const value = (text: string) => {
@@ -179,25 +181,6 @@ export function parseUlimit(input: string): { type: string; soft: number; hard: 
   }
   return { type, soft, hard };
 }
-
-const ULIMIT_NAMES = new Set([
-  "core",
-  "cpu",
-  "data",
-  "fsize",
-  "locks",
-  "memlock",
-  "msgqueue",
-  "nice",
-  "nofile",
-  "nproc",
-  "rss",
-  "rtprio",
-  "rttime",
-  "sigpending",
-  "stack",
-  "as",
-]);
 
 /** A `-v HOST:CONTAINER[:ro|rw]` bind mount. */
 export interface VolumeBind {

@@ -27,6 +27,7 @@ import {
   type RootfsOverlay,
   toHelperSpec,
 } from "@strata/launch";
+import { isAlive, processRef, processStartTime } from "@strata/lockfile";
 import { BridgeNetwork, bridgeAttacher, normalizePublish } from "@strata/network";
 import { chainIds, type ImageConfig } from "@strata/oci-types";
 import {
@@ -102,7 +103,6 @@ import {
   readEnvFile,
 } from "./parse.js";
 import { ensureLayeredPlaceholders, ensurePlaceholders, missingPlaceholders } from "./placeholders.js";
-import { isAlive, processRef, processStartTime } from "./proc.js";
 import { type ContainerState, StateDir } from "./state.js";
 
 /** `containers/<id>/launch.json`: what the monitor of a detached container launches. */
@@ -203,6 +203,8 @@ export class ContainerRuntime {
   readonly states: StateDir;
   private readonly options: ContainerRuntimeOptions;
   private cgroupsPromise: Promise<CgroupManager> | undefined;
+  /** /sys/fs/cgroup mounts by cgroup version and controllers: the host's hierarchies do not change per run. */
+  private readonly cgroupMountsCache = new Map<string, MountSpec[]>();
   /** The built-in bridge (unless disabled or replaced by an attacher named `bridge`). */
   private readonly bridge: BridgeNetwork | undefined;
   /** Its options as data, for a detached monitor; undefined when it was injected as an instance. */
@@ -271,12 +273,20 @@ export class ContainerRuntime {
     return this.cgroupsPromise;
   }
 
+  /** The /sys/fs/cgroup mounts for a container of `group` (read from the host once per controller set). */
+  private async cgroupMounts(group: CgroupGroup): Promise<MountSpec[]> {
+    const key = `${group.version}:${group.controllers.join(",")}`;
+    let mounts = this.cgroupMountsCache.get(key);
+    if (!mounts) {
+      mounts = cgroupfsMounts(group, { cgroupRoot: (await this.cgroups()).root });
+      this.cgroupMountsCache.set(key, mounts);
+    }
+    return mounts;
+  }
+
   // ------------------------------------------------------------------ run
 
   private async limitsOf(options: RunOptions): Promise<CgroupLimits> {
-    // a bad --ulimit or -v is INVALID_OPTION before anything is created
-    processOptions(options);
-    volumeMounts(options);
     const limits: CgroupLimits = {};
     if (options.pidsLimit !== undefined) {
       if (!Number.isSafeInteger(options.pidsLimit) || (options.pidsLimit <= 0 && options.pidsLimit !== -1)) {
@@ -445,6 +455,8 @@ export class ContainerRuntime {
     }
     if (options.publish?.length) normalizePublish(options.publish);
     const limits = await this.limitsOf(options);
+    // INVALID_OPTION for a bad --ulimit, -v or --tmpfs before anything is created
+    const fromOptions = launchOptionsOf(options);
     const env: string[] = [];
     for (const file of options.envFiles ?? []) env.push(...(await readEnvFile(file)));
     env.push(...(options.env ?? []));
@@ -532,14 +544,11 @@ export class ContainerRuntime {
     let networkTeardown: string[] = [];
     let extraHosts: string[] | undefined;
     if (paperBridge && this.bridge && this.bridgeOptions) {
-      const paper = await this.paperAttach(this.bridge, this.bridgeOptions, {
-        containerId: id,
-        name,
-        mode: network,
-        hostname,
-        ...(options.publish?.length ? { publish: options.publish } : {}),
-        pid: process.pid,
-      });
+      const paper = await this.paperAttach(
+        this.bridge,
+        this.bridgeOptions,
+        attachRequest(id, name, network, hostname, options),
+      );
       netns = paper.attachment.netns;
       extraHosts = paper.attachment.hosts;
       netnsCommands = paper.attach.filter((line) => line.startsWith("ip netns add "));
@@ -605,13 +614,10 @@ export class ContainerRuntime {
       ...(netns ? { netns } : {}),
       cgroupProcs: cgroupDirs.map((d) => join(d, "cgroup.procs")),
       readonlyRootfs: options.readOnly ?? false,
-      ...(options.seccomp === "unconfined" ? { seccomp: false as const } : {}),
-      ...processOptions(options),
+      ...fromOptions.process,
       mounts: [
-        ...((options.runtime ?? "builtin") === "builtin"
-          ? cgroupfsMounts(group, { cgroupRoot: cgroups.root })
-          : []),
-        ...volumeMounts(options),
+        ...((options.runtime ?? "builtin") === "builtin" ? await this.cgroupMounts(group) : []),
+        ...fromOptions.mounts,
       ],
       // stand-ins too (it checks they are files); the bind sources are set to the planned files below
       hostsFile: join(root, image.top.cacheId, "link"),
@@ -900,6 +906,8 @@ export class ContainerRuntime {
       normalizePublish(options.publish); // INVALID_PUBLISH before anything is created
     }
     const limits = await this.limitsOf(options);
+    // INVALID_OPTION for a bad --ulimit, -v or --tmpfs before anything is created
+    const fromOptions = launchOptionsOf(options);
     const env: string[] = [];
     for (const file of options.envFiles ?? []) env.push(...(await readEnvFile(file)));
     env.push(...(options.env ?? []));
@@ -983,17 +991,7 @@ export class ContainerRuntime {
         (deferAttach
           ? Promise.resolve<NetworkAttachment>({ mode: network })
           : timed(trace, "netns", () =>
-              attachNetwork(
-                {
-                  containerId: id,
-                  name,
-                  mode: network,
-                  hostname,
-                  ...(options.publish?.length ? { publish: options.publish } : {}),
-                  pid: process.pid,
-                },
-                this.networkOptions,
-              ),
+              attachNetwork(attachRequest(id, name, network, hostname, options), this.networkOptions),
             )
         ).then(async (attachment) => {
           state.network = attachment;
@@ -1028,13 +1026,9 @@ export class ContainerRuntime {
         // OCI runtimes cannot be handed cgroup.procs files: the pid is moved in right after start
         cgroupProcs: runtime === "builtin" ? cgroupProcs : [],
         readonlyRootfs: options.readOnly ?? false,
-        ...(options.seccomp === "unconfined" ? { seccomp: false as const } : {}),
-        ...processOptions(options),
+        ...fromOptions.process,
         // an OCI runtime is given no cgroup mount: crun and runc on this hybrid v1 host differ in what they make of one
-        mounts: [
-          ...(runtime === "builtin" ? cgroupfsMounts(group, { cgroupRoot: cgroups.root }) : []),
-          ...volumeMounts(options),
-        ],
+        mounts: [...(runtime === "builtin" ? await this.cgroupMounts(group) : []), ...fromOptions.mounts],
         hostsFile: (etc as EtcFiles).hosts,
         hostnameFile: (etc as EtcFiles).hostname,
         resolvConfFile: (etc as EtcFiles).resolvConf,
@@ -1633,24 +1627,15 @@ export class ContainerRuntime {
   }
 }
 
-/** `--cap-add`, `--cap-drop`, `--ulimit`, `--group-add` as launch options (INVALID_OPTION on a bad ulimit). */
-function processOptions(
-  options: RunOptions,
-): Pick<BuildLaunchSpecOptions, "capAdd" | "capDrop" | "rlimits" | "groupAdd"> {
-  return {
-    ...(options.capAdd?.length ? { capAdd: options.capAdd } : {}),
-    ...(options.capDrop?.length ? { capDrop: options.capDrop } : {}),
-    ...(options.ulimits?.length ? { rlimits: options.ulimits.map(parseUlimit) } : {}),
-    ...(options.groupAdd?.length ? { groupAdd: options.groupAdd } : {}),
-  };
-}
-
 /**
- * `-v` bind mounts and `--tmpfs` mounts as launch mounts; INVALID_OPTION for a malformed one or a host path
- * that does not exist.
+ * The launch options that come straight from RunOptions: `--security-opt seccomp=`, `--cap-add`, `--cap-drop`,
+ * `--ulimit`, `--group-add`, and the `-v` / `--tmpfs` mounts. INVALID_OPTION for a malformed one or a `-v`
+ * host path that does not exist.
  */
-function volumeMounts(options: RunOptions): MountSpec[] {
-  const tmpfs: MountSpec[] = (options.tmpfs ?? []).map(parseTmpfs);
+function launchOptionsOf(options: RunOptions): {
+  process: Pick<BuildLaunchSpecOptions, "seccomp" | "capAdd" | "capDrop" | "rlimits" | "groupAdd">;
+  mounts: MountSpec[];
+} {
   const binds = (options.volumes ?? []).map((input): MountSpec => {
     const v = parseVolume(input);
     if (!existsSync(v.source)) {
@@ -1666,7 +1651,34 @@ function volumeMounts(options: RunOptions): MountSpec[] {
       options: ["rbind", v.readOnly ? "ro" : "rw"],
     };
   });
-  return [...binds, ...tmpfs];
+  return {
+    process: {
+      ...(options.seccomp === "unconfined" ? { seccomp: false as const } : {}),
+      ...(options.capAdd?.length ? { capAdd: options.capAdd } : {}),
+      ...(options.capDrop?.length ? { capDrop: options.capDrop } : {}),
+      ...(options.ulimits?.length ? { rlimits: options.ulimits.map(parseUlimit) } : {}),
+      ...(options.groupAdd?.length ? { groupAdd: options.groupAdd } : {}),
+    },
+    mounts: [...binds, ...(options.tmpfs ?? []).map(parseTmpfs)],
+  };
+}
+
+/** The network attach request of a container this process runs (it owns the lease). */
+function attachRequest(
+  containerId: string,
+  name: string,
+  mode: NetworkMode,
+  hostname: string,
+  options: RunOptions,
+): NetworkAttachRequest {
+  return {
+    containerId,
+    name,
+    mode,
+    hostname,
+    ...(options.publish?.length ? { publish: options.publish } : {}),
+    pid: process.pid,
+  };
 }
 
 /** What the launch helper does that the printed commands only approximate. */

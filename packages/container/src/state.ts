@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { ProcessRef } from "@strata/lockfile";
 import { removeTree } from "@strata/overlay-mount";
 import { ContainerError } from "./errors.js";
 import type { NetworkAttachment } from "./network.js";
 import { isContainerId } from "./parse.js";
-import type { ProcessRef } from "./proc.js";
 
 export type ContainerStatus = "created" | "running" | "exited";
 
