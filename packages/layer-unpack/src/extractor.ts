@@ -1,11 +1,7 @@
 import { randomBytes } from "node:crypto";
 import {
   chmodSync,
-  closeSync,
   constants,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
   lchownSync,
   linkSync,
   lstatSync,
@@ -18,10 +14,11 @@ import {
   type Stats,
   symlinkSync,
   unlinkSync,
-  writeSync,
 } from "node:fs";
+import { type CreationDefaults, probeCreationDefaults, S_ISGID } from "./creation-defaults.js";
 import type { UnpackEffects, XattrOp } from "./effects.js";
 import { isErrno, UnpackError } from "./errors.js";
+import { type FileOutput, syncFileOutput } from "./file-output.js";
 import { classifyWhiteout, splitName } from "./paths.js";
 import type { TarEntry, TarSink } from "./tar-parser.js";
 
@@ -30,10 +27,14 @@ export type WhiteoutMode = "overlay" | "flat";
 const OPEN_NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const MAX_SYMLINK_HOPS = 40;
 const OPAQUE_XATTR = "trusted.overlay.opaque";
+/** realDirs value of a directory whose creation defaults are not known (it was there before). */
+const UNKNOWN_DEFAULTS = -1;
 
 interface OpenFile {
   fd: number;
   entry: TarEntry;
+  chown: boolean;
+  chmod: boolean;
 }
 
 /**
@@ -50,13 +51,21 @@ export class Extractor implements TarSink {
   private current: OpenFile | undefined;
   /** Normalised parent name -> resolved absolute directory. */
   private readonly dirCache = new Map<string, string>();
-  /** Absolute paths known to be real directories (not symlinks). */
-  private readonly realDirs = new Set<string>();
+  /**
+   * Absolute paths known to be real directories (not symlinks) -> the group a file created in it gets
+   * (its own group when setgid), or UNKNOWN_DEFAULTS when it was not made by this extraction below the
+   * probed target (a default ACL there could change new files' modes).
+   */
+  private readonly realDirs = new Map<string, number>();
+  /** Owner and surviving mode bits of a new file; null when unknown (every file is chowned and chmodded). */
+  private defaults: CreationDefaults | null | undefined;
   private readonly pendingXattrs = new Map<string, XattrOp[]>();
   private readonly dirTimes = new Map<string, { atime: number; mtime: number }>();
   /** Flat mode: paths (and their ancestors) that this layer created, so opaque/whiteouts spare them. */
   private readonly unpacked = new Set<string>();
   private whiteoutTemplate: string | undefined;
+  /** Where file data and metadata go; switched to a write-behind thread once a layer proves big. */
+  private output: FileOutput = syncFileOutput;
 
   constructor(
     private readonly target: string,
@@ -68,18 +77,26 @@ export class Extractor implements TarSink {
 
   entry(entry: TarEntry): void {
     try {
+      if (this.defaults === undefined) this.probeDefaults();
       this.apply(entry);
     } catch (err) {
       throw wrap(err, entry.name);
     }
   }
 
+  /**
+   * Send file data and metadata to `output` from now on (the file being written, if any, included:
+   * its earlier data is already on disk).
+   */
+  setOutput(output: FileOutput): void {
+    this.output = output;
+  }
+
   data(chunk: Buffer): void {
     const cur = this.current;
-    if (cur === undefined) return;
+    if (cur === undefined || chunk.length === 0) return;
     try {
-      let off = 0;
-      while (off < chunk.length) off += writeSync(cur.fd, chunk, off, chunk.length - off);
+      this.output.write(cur.fd, chunk);
     } catch (err) {
       throw wrap(err, cur.entry.name);
     }
@@ -91,15 +108,20 @@ export class Extractor implements TarSink {
     this.current = undefined;
     const { fd, entry } = cur;
     try {
-      // lchown before chmod: chown clears setuid/setgid. xattrs go in the end-of-layer batch (after
-      // chown, which would clear security.capability; chmod and utimes leave xattrs alone).
-      fchownSync(fd, entry.uid, entry.gid);
-      fchmodSync(fd, entry.mode);
-      futimesSync(fd, entry.atime ?? entry.mtime, entry.mtime);
+      // xattrs go in the end-of-layer batch (after chown, which would clear security.capability;
+      // chmod and utimes leave xattrs alone).
+      this.output.finish(fd, {
+        name: entry.name,
+        uid: entry.uid,
+        gid: entry.gid,
+        mode: entry.mode,
+        atime: entry.atime ?? entry.mtime,
+        mtime: entry.mtime,
+        chown: cur.chown,
+        chmod: cur.chmod,
+      });
     } catch (err) {
       throw wrap(err, entry.name);
-    } finally {
-      closeSync(fd);
     }
   }
 
@@ -117,11 +139,7 @@ export class Extractor implements TarSink {
   /** On failure: release the open file and the whiteout template; the target keeps partial content. */
   abort(): void {
     if (this.current !== undefined) {
-      try {
-        closeSync(this.current.fd);
-      } catch {
-        // already closed
-      }
+      this.output.discard(this.current.fd);
       this.current = undefined;
     }
     this.dropTemplate();
@@ -150,13 +168,13 @@ export class Extractor implements TarSink {
     const path = `${dir}/${parts[parts.length - 1]}`;
     switch (entry.type) {
       case "file":
-        this.createFile(path, entry);
+        this.createFile(dir, path, entry);
         break;
       case "dir":
         this.createDir(path, parts, entry);
         break;
       case "symlink":
-        this.createSymlink(path, entry);
+        this.createSymlink(dir, path, entry);
         break;
       case "hardlink":
         this.createHardlink(path, entry);
@@ -170,21 +188,52 @@ export class Extractor implements TarSink {
     this.markUnpacked(path);
   }
 
-  private createFile(path: string, entry: TarEntry): void {
+  private probeDefaults(): void {
+    this.defaults = probeCreationDefaults(this.target) ?? null;
+    if (this.defaults === null) return;
+    const st = lstatSync(this.target);
+    this.realDirs.set(this.target, this.newFileGid(st.mode, st.gid));
+  }
+
+  /** The group of a file created in a directory of this mode and group (known defaults only). */
+  private newFileGid(dirMode: number, dirGid: number): number {
+    if (this.defaults == null) return UNKNOWN_DEFAULTS;
+    return (dirMode & S_ISGID) !== 0 ? dirGid : this.defaults.gid;
+  }
+
+  /** Whether a node created in `dir` already has the owner the entry asks for. */
+  private ownerIsDefault(dir: string, entry: TarEntry): boolean {
+    const gid = this.realDirs.get(dir) ?? UNKNOWN_DEFAULTS;
+    return gid !== UNKNOWN_DEFAULTS && entry.uid === this.defaults?.uid && entry.gid === gid;
+  }
+
+  private createFile(dir: string, path: string, entry: TarEntry): void {
+    const chown = !this.ownerIsDefault(dir, entry);
+    // Special bits always get an explicit fchmod (after fchown, which would clear them).
+    const chmod =
+      this.defaults == null ||
+      (this.realDirs.get(dir) ?? UNKNOWN_DEFAULTS) === UNKNOWN_DEFAULTS ||
+      (entry.mode & ~this.defaults.permMask) !== 0;
+    // A file created with its final mode is what tar does; one that still needs fchmod starts private.
+    const createMode = chmod ? 0o600 : entry.mode;
     let fd: number;
     try {
-      fd = openSync(path, OPEN_NEW_FILE, 0o600);
+      fd = openSync(path, OPEN_NEW_FILE, createMode);
     } catch (err) {
       if (!isErrno(err, "EEXIST")) throw err;
       this.removeExisting(path);
-      fd = openSync(path, OPEN_NEW_FILE, 0o600);
+      fd = openSync(path, OPEN_NEW_FILE, createMode);
     }
-    this.current = { fd, entry };
+    this.current = { fd, entry, chown, chmod };
     this.contentBytes += entry.size;
     this.queueXattrs(path, entry, true);
   }
 
   private createDir(path: string, parts: string[], entry: TarEntry): void {
+    // A new directory shares its parent's creation defaults (a default ACL is inherited); one that
+    // was there before this layer may differ.
+    const parent = path.slice(0, path.lastIndexOf("/"));
+    let known = (this.realDirs.get(parent) ?? UNKNOWN_DEFAULTS) !== UNKNOWN_DEFAULTS;
     try {
       mkdirSync(path, 0o700);
     } catch (err) {
@@ -193,9 +242,11 @@ export class Extractor implements TarSink {
       if (!lstatSync(path).isDirectory()) {
         this.removeExisting(path);
         mkdirSync(path, 0o700);
+      } else {
+        known = (this.realDirs.get(path) ?? UNKNOWN_DEFAULTS) !== UNKNOWN_DEFAULTS;
       }
     }
-    this.realDirs.add(path);
+    this.realDirs.set(path, known ? this.newFileGid(entry.mode, entry.gid) : UNKNOWN_DEFAULTS);
     this.dirCache.set(parts.join("/"), path);
     this.applyDirMeta(path, entry);
   }
@@ -208,7 +259,7 @@ export class Extractor implements TarSink {
     this.dirTimes.set(path, { atime: entry.atime ?? entry.mtime, mtime: entry.mtime });
   }
 
-  private createSymlink(path: string, entry: TarEntry): void {
+  private createSymlink(dir: string, path: string, entry: TarEntry): void {
     if (entry.linkname === "") {
       throw new UnpackError("INVALID_TAR", `Symlink ${JSON.stringify(entry.name)} has an empty target.`, {
         entry: entry.name,
@@ -221,7 +272,7 @@ export class Extractor implements TarSink {
       this.removeExisting(path);
       symlinkSync(entry.linkname, path);
     }
-    lchownSync(path, entry.uid, entry.gid);
+    if (!this.ownerIsDefault(dir, entry)) lchownSync(path, entry.uid, entry.gid);
     this.queueXattrs(path, entry, false);
     // No chmod: symlink modes are meaningless and chmod would follow the link (CVE-2021-32760).
     lutimesSync(path, entry.atime ?? entry.mtime, entry.mtime);
@@ -351,6 +402,8 @@ export class Extractor implements TarSink {
    * containerd's WithParents does); otherwise root-owned 0755.
    */
   private makeImplicitDir(abs: string, rel: string): void {
+    const parent = abs.slice(0, abs.lastIndexOf("/"));
+    const known = (this.realDirs.get(parent) ?? UNKNOWN_DEFAULTS) !== UNKNOWN_DEFAULTS;
     mkdirSync(abs, 0o755);
     let from: Stats | undefined;
     for (const parent of this.parents) {
@@ -360,14 +413,15 @@ export class Extractor implements TarSink {
         break;
       }
     }
+    const mode = from === undefined ? 0o755 : from.mode & 0o7777;
     if (from === undefined) {
-      chmodSync(abs, 0o755); // independent of the umask
+      chmodSync(abs, mode); // independent of the umask
     } else {
       lchownSync(abs, from.uid, from.gid);
-      chmodSync(abs, from.mode & 0o7777);
+      chmodSync(abs, mode);
       this.dirTimes.set(abs, { atime: from.atimeMs / 1000, mtime: from.mtimeMs / 1000 });
     }
-    this.realDirs.add(abs);
+    this.realDirs.set(abs, known ? this.newFileGid(mode, from?.gid ?? UNKNOWN_DEFAULTS) : UNKNOWN_DEFAULTS);
     this.markUnpacked(abs);
   }
 
@@ -385,10 +439,8 @@ export class Extractor implements TarSink {
     if (st.isDirectory()) {
       rmSync(path, { recursive: true, force: true });
       const prefix = `${path}/`;
-      for (const set of [this.realDirs, this.unpacked]) {
-        for (const key of set) if (key.startsWith(prefix)) set.delete(key);
-      }
-      for (const map of [this.pendingXattrs, this.dirTimes]) {
+      for (const key of this.unpacked) if (key.startsWith(prefix)) this.unpacked.delete(key);
+      for (const map of [this.realDirs, this.pendingXattrs, this.dirTimes]) {
         for (const key of map.keys()) if (key.startsWith(prefix)) map.delete(key);
       }
       // Resolutions may have passed through the removed tree.
@@ -442,7 +494,7 @@ export class Extractor implements TarSink {
         }
         this.makeImplicitDir(abs, cur.join("/"));
       } else if (st.isDirectory()) {
-        this.realDirs.add(abs);
+        this.realDirs.set(abs, UNKNOWN_DEFAULTS);
       } else if (st.isSymbolicLink()) {
         if (++hops > MAX_SYMLINK_HOPS) {
           throw new UnpackError(

@@ -3,13 +3,15 @@ import { isAbsolute } from "node:path";
 import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type DigestAlgorithm, InvalidDigestError, parseDigest } from "@strata/oci-types";
+import { StreamApplier } from "./apply-stream.js";
 import { compressionOf, createDecompressor, MagicCheck } from "./compression.js";
 import { commandEffects, type UnpackEffects } from "./effects.js";
 import { UnpackError } from "./errors.js";
 import { Extractor, type WhiteoutMode } from "./extractor.js";
 import { OffThreadDigest } from "./hash-worker.js";
 import { TarParser } from "./tar-parser.js";
-import { ZstdDataError, ZstdSink } from "./zstd-worker.js";
+import { WriteBehind, type WriteThreadMode, wantsWriteThread } from "./write-behind.js";
+import { type SharedSlot, ZstdDataError, ZstdSink } from "./zstd-worker.js";
 
 export interface UnpackLimits {
   /** Cap on uncompressed bytes (the whole tar stream). Default 64 GiB. */
@@ -47,6 +49,12 @@ export interface UnpackOptions {
   effects?: UnpackEffects;
   /** zstd decoder: the native addon when it loads (default) or the pure-JS one. */
   zstd?: "native" | "js";
+  /**
+   * File data written by a second thread while this one parses and creates the next files: "auto"
+   * (default) for layers over 4 MiB uncompressed on a machine with more than one CPU, "always", or
+   * "never". Results are the same either way.
+   */
+  writeThread?: WriteThreadMode;
 }
 
 export interface UnpackResult {
@@ -121,9 +129,10 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     options.whiteouts === "overlay" ? (options.parents ?? []) : [],
   );
   const parser = new TarParser(extractor, { maxEntries, maxBytes, maxMetaBytes: MAX_META_BYTES });
+  const writeThread = options.writeThread ?? "auto";
   let compressedSize = 0;
   let size = 0;
-  const applyChunk = (chunk: Buffer): void => {
+  const countBytes = (chunk: Buffer): void => {
     size += chunk.length;
     if (size > maxBytes) {
       throw new UnpackError(
@@ -131,27 +140,39 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
         `The layer expands to more than ${maxBytes} bytes (limits.maxBytes); refusing to unpack it (decompression bomb?).`,
       );
     }
-    diffHash?.update(chunk);
-    parser.push(chunk);
   };
   // Errors raised by the decoder mean corrupt compressed data, whatever their message says.
   let decoderError: unknown;
   // zstd with the native decoder: decoding and both digests run in ZstdSink (on a worker thread of this
-  // unpack once the layer is over 1 MiB compressed), so this thread only parses tar and writes files.
+  // unpack once the layer is over 1 MiB compressed), so this thread only parses tar and creates files;
+  // their data is then written by a write-behind thread straight from the decoder's shared slots.
   const skipCompressed = options.skipDigest === true && compression !== "none";
+  let zstdBehind: WriteBehind | undefined;
+  const zstdBlock = (chunk: Buffer, slot: SharedSlot | undefined): boolean => {
+    countBytes(chunk);
+    if (slot !== undefined && zstdBehind === undefined && wantsWriteThread(writeThread)) {
+      zstdBehind = WriteBehind.over(chunk.buffer as SharedArrayBuffer, slot.state);
+      if (zstdBehind !== undefined) extractor.setOutput(zstdBehind);
+    }
+    parser.push(chunk);
+    if (slot === undefined || zstdBehind === undefined) return false;
+    zstdBehind.release(slot.index);
+    return true;
+  };
   const zstdSink =
     compression === "zstd" && (options.zstd ?? "native") === "native"
-      ? ZstdSink.create(skipCompressed ? undefined : digestAlg, diffAlg, applyChunk)
+      ? ZstdSink.create(skipCompressed ? undefined : digestAlg, diffAlg, zstdBlock)
       : undefined;
   const decompressor =
     zstdSink === undefined ? createDecompressor(compression, { zstd: options.zstd ?? "native" }) : undefined;
   // An uncompressed layer's digest is its diffID: hash the bytes once.
   const oneHash = compression === "none" && digestAlg === diffAlg;
-  // Otherwise both digests are computed on a worker thread (for streams over a few MiB), so SHA-256 runs
-  // in parallel with decompression and the file writes here.
+  // The compressed digest is computed on the shared hashing thread (for streams over a few MiB), so
+  // SHA-256 runs in parallel with decompression and the file writes here.
   const compressedHash =
-    skipCompressed || zstdSink !== undefined ? undefined : new OffThreadDigest(digestAlg);
-  const diffHash = oneHash || zstdSink !== undefined ? undefined : new OffThreadDigest(diffAlg);
+    skipCompressed || zstdSink !== undefined || oneHash ? undefined : new OffThreadDigest(digestAlg);
+  const applier =
+    zstdSink === undefined ? new StreamApplier(parser, extractor, diffAlg, writeThread) : undefined;
 
   const check = new MagicCheck(
     compression,
@@ -163,19 +184,16 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     () => compressedHash?.backlog(),
   );
   const apply = (chunk: Buffer, cb: (err?: Error | null) => void): void => {
+    let wait: Promise<void> | undefined;
     try {
-      applyChunk(chunk);
+      countBytes(chunk);
+      wait = applier?.push(chunk);
     } catch (err) {
       cb(err as Error);
       return;
     }
-    proceed(cb);
-  };
-  // Take the next chunk once the hashing thread has caught up.
-  const proceed = (cb: (err?: Error | null) => void): void => {
-    const wait = diffHash?.backlog();
     if (wait === undefined) cb();
-    else wait.then(() => proceed(cb), cb);
+    else wait.then(() => cb(), cb);
   };
   const sink =
     zstdSink ??
@@ -206,15 +224,17 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     let diffId: string;
     if (zstdSink !== undefined) {
       parser.end();
+      await zstdBehind?.end();
       const hex = zstdSink.digests as { digest: string | undefined; diffId: string };
       digest = hex.digest === undefined ? undefined : `${digestAlg}:${hex.digest}`;
       diffId = `${diffAlg}:${hex.diffId}`;
     } else {
-      const digestDone = compressedHash?.digest();
-      [digest, diffId] = await Promise.all([
-        digestDone,
-        diffHash?.digest() ?? (digestDone as Promise<string>),
+      const [compressedDigest, diffHex] = await Promise.all([
+        compressedHash?.digest(),
+        (applier as StreamApplier).end(),
       ]);
+      diffId = `${diffAlg}:${diffHex}`;
+      digest = oneHash ? diffId : compressedDigest;
     }
     if (options.expectedDigest !== undefined && digest !== options.expectedDigest) {
       throw new UnpackError(
@@ -241,7 +261,8 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
     extractor.abort();
     zstdSink?.destroy();
     compressedHash?.dispose();
-    diffHash?.dispose();
+    // Files handed to a writer thread are closed by it: wait, so none is written after we return.
+    await Promise.all([applier?.abort(), zstdBehind?.abort()]);
     if (err instanceof UnpackError) throw err;
     if (err === decoderError || err instanceof ZstdDataError) {
       throw new UnpackError(

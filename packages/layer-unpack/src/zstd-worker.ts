@@ -127,9 +127,22 @@ function zstdBinding(): string | undefined {
   return bindingPath ?? undefined;
 }
 
+/** A decoded block's place in the decoder's shared slots, for a consumer that releases it later. */
+export interface SharedSlot {
+  /** Int32 words, one per slot: 0 = free for the decoder, 1 = full. */
+  state: SharedArrayBuffer;
+  index: number;
+}
+
+/**
+ * Receives each decoded block. Without a slot, or when it returns false, the block's memory is reused
+ * after the call; when it returns true the consumer took the slot and frees it (state word to 0,
+ * Atomics.notify) once it is done with the bytes.
+ */
+export type BlockConsumer = (chunk: Buffer, slot: SharedSlot | undefined) => boolean;
+
 export interface WorkerDecodeHooks {
-  /** A decoded block, valid only during the call (its memory is reused afterwards). */
-  block(chunk: Buffer): void;
+  block: BlockConsumer;
   /** The decoder or `block` failed: the unpack is over. */
   failed(err: unknown): void;
 }
@@ -211,16 +224,23 @@ class ZstdWorkerDecoder {
   private onMessage(m: Reply): void {
     if (this.over) return;
     switch (m.op) {
-      case "block":
+      case "block": {
+        let kept: boolean;
         try {
-          this.hooks.block(Buffer.from(this.slots, m.slot * SLOT, m.len));
+          kept = this.hooks.block(Buffer.from(this.slots, m.slot * SLOT, m.len), {
+            state: this.state,
+            index: m.slot,
+          });
         } catch (err) {
           this.fail(err);
           return;
         }
-        Atomics.store(this.flags, m.slot, 0);
-        Atomics.notify(this.flags, m.slot);
+        if (!kept) {
+          Atomics.store(this.flags, m.slot, 0);
+          Atomics.notify(this.flags, m.slot);
+        }
         break;
+      }
       case "ack":
         this.inFlight -= m.len;
         if (this.inFlight <= INPUT_AHEAD / 2) this.release();
@@ -261,7 +281,7 @@ class InlineDecoder {
     binding: string,
     digestAlg: DigestAlgorithm | undefined,
     diffAlg: DigestAlgorithm,
-    private readonly block: (chunk: Buffer) => void,
+    private readonly block: BlockConsumer,
   ) {
     const native = createRequire(import.meta.url)(binding) as { DCtx: new () => DCtx };
     this.dctx = new native.DCtx();
@@ -284,7 +304,7 @@ class InlineDecoder {
       if (produced > 0) {
         const block = this.out.subarray(0, produced);
         this.diff.update(block);
-        this.block(block);
+        this.block(block, undefined);
       }
       src = src.subarray(consumed);
       if (src.length === 0 && (produced < this.out.length || ret === 0)) {
@@ -317,7 +337,7 @@ export class ZstdSink extends Writable {
   static create(
     digestAlg: DigestAlgorithm | undefined,
     diffAlg: DigestAlgorithm,
-    block: (chunk: Buffer) => void,
+    block: BlockConsumer,
   ): ZstdSink | undefined {
     const binding = zstdBinding();
     return binding === undefined ? undefined : new ZstdSink(binding, digestAlg, diffAlg, block);
@@ -327,7 +347,7 @@ export class ZstdSink extends Writable {
     private readonly binding: string,
     private readonly digestAlg: DigestAlgorithm | undefined,
     private readonly diffAlg: DigestAlgorithm,
-    private readonly block: (chunk: Buffer) => void,
+    private readonly block: BlockConsumer,
   ) {
     super({ highWaterMark: 256 * 1024 });
   }
