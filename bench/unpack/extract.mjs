@@ -22,10 +22,13 @@ const mediaType = layer.endsWith(".gz")
 const started = process.hrtime.bigint();
 // STRATA_BENCH_READ_CHUNK: input chunk size (default 1 MiB; an HTTP body arrives in ~64 KiB pieces)
 const readChunk = Number(process.env.STRATA_BENCH_READ_CHUNK ?? 1 << 20);
+// STRATA_BENCH_WRITE_THREAD: the writeThread option (auto, always, never)
+const writeThread = process.env.STRATA_BENCH_WRITE_THREAD;
 const result = await unpackLayer(createReadStream(layer, { highWaterMark: readChunk }), {
   target: resolve(target),
   mediaType,
   whiteouts,
+  ...(writeThread ? { writeThread } : {}),
 });
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 if (process.env.STRATA_BENCH_VERBOSE) {

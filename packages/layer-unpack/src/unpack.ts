@@ -51,8 +51,9 @@ export interface UnpackOptions {
   zstd?: "native" | "js";
   /**
    * File data written by a second thread while this one parses and creates the next files: "auto"
-   * (default) for layers over 4 MiB uncompressed on a machine with more than one CPU, "always", or
-   * "never". Results are the same either way.
+   * (default) for layers over 4 MiB uncompressed on a machine with a CPU to spare for it (2 CPUs; 3 for
+   * zstd layers, whose decoder has a thread of its own), "always", or "never". Results are the same
+   * either way.
    */
   writeThread?: WriteThreadMode;
 }
@@ -148,9 +149,12 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
   // their data is then written by a write-behind thread straight from the decoder's shared slots.
   const skipCompressed = options.skipDigest === true && compression !== "none";
   let zstdBehind: WriteBehind | undefined;
+  // Asked once, at the first block from the decoder's thread.
+  let zstdTryThread = wantsWriteThread(writeThread, 1);
   const zstdBlock = (chunk: Buffer, slot: SharedSlot | undefined): boolean => {
     countBytes(chunk);
-    if (slot !== undefined && zstdBehind === undefined && wantsWriteThread(writeThread)) {
+    if (slot !== undefined && zstdTryThread) {
+      zstdTryThread = false;
       zstdBehind = WriteBehind.over(chunk.buffer as SharedArrayBuffer, slot.state);
       if (zstdBehind !== undefined) extractor.setOutput(zstdBehind);
     }
