@@ -64,6 +64,7 @@ export class Extractor implements TarSink {
   /** Flat mode: paths (and their ancestors) that this layer created, so opaque/whiteouts spare them. */
   private readonly unpacked = new Set<string>();
   private whiteoutTemplate: string | undefined;
+  private aborted = false;
   /** Where file data and metadata go; switched to a write-behind thread once a layer proves big. */
   private output: FileOutput = syncFileOutput;
 
@@ -76,6 +77,7 @@ export class Extractor implements TarSink {
   ) {}
 
   entry(entry: TarEntry): void {
+    if (this.aborted) throw new UnpackError("EXTRACT_FAILED", "The unpack was aborted.");
     try {
       if (this.defaults === undefined) this.probeDefaults();
       this.apply(entry);
@@ -94,7 +96,7 @@ export class Extractor implements TarSink {
 
   data(chunk: Buffer): void {
     const cur = this.current;
-    if (cur === undefined || chunk.length === 0) return;
+    if (cur === undefined || chunk.length === 0 || this.aborted) return;
     try {
       this.output.write(cur.fd, chunk);
     } catch (err) {
@@ -138,6 +140,8 @@ export class Extractor implements TarSink {
 
   /** On failure: release the open file and the whiteout template; the target keeps partial content. */
   abort(): void {
+    // A chunk still on its way (a push that waited for the writer thread) must not create anything.
+    this.aborted = true;
     if (this.current !== undefined) {
       this.output.discard(this.current.fd);
       this.current = undefined;

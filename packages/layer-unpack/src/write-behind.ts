@@ -202,6 +202,8 @@ export class WriteBehind implements FileOutput {
   private cur = 0;
   private fill = 0;
   private failure: Error | undefined;
+  /** Set by abort(): a push still waiting for a slot must not apply anything afterwards. */
+  private aborted = false;
   private ended: ((hex: string | undefined) => void) | undefined;
   private thread: Thread | undefined;
 
@@ -320,6 +322,7 @@ export class WriteBehind implements FileOutput {
    * closed twice), and wait for that.
    */
   async abort(): Promise<void> {
+    this.aborted = true;
     const closes: (number | string)[] = [];
     for (let i = 0; i < this.ops.length; ) {
       const op = this.ops[i];
@@ -378,6 +381,7 @@ export class WriteBehind implements FileOutput {
 
   private check(): void {
     if (this.failure !== undefined) throw this.failure;
+    if (this.aborted) throw new UnpackError("EXTRACT_FAILED", "The unpack was aborted.");
   }
 
   private takeOps(): (number | string)[] {
@@ -405,7 +409,7 @@ export class WriteBehind implements FileOutput {
 
   private async slotFreed(slot: number): Promise<void> {
     // A bounded wait, looped: a thread that died cannot leave this waiting (check() throws then).
-    while (Atomics.load(this.slotState, slot) !== 0 && this.failure === undefined) {
+    while (Atomics.load(this.slotState, slot) !== 0 && this.failure === undefined && !this.aborted) {
       const r = waitAsync(this.slotState, slot, 1, 1000);
       if (r.async) await r.value;
     }

@@ -11,6 +11,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { describePrivileged } from "@strata/testkit";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { probeCreationDefaults } from "../src/creation-defaults.js";
@@ -165,6 +166,34 @@ describePrivileged(
       }
       expect(fingerprint(outside)).toBe(before);
       expect(filesOpenUnder(root)).toEqual([]);
+    });
+
+    it("an input error while a chunk waits for the writer leaves the target as it is when the promise rejects", async () => {
+      // One 16 MiB chunk cannot fit the 4 MiB ring: its application waits for slots. The source fails
+      // meanwhile; nothing may be created after unpackLayer has rejected.
+      const entries = Array.from({ length: 2000 }, (_, i) => ({ name: `f${i}`, data: randomBytes(8000) }));
+      const tarBytes = await buildTar(entries);
+      let sent = false;
+      const input = new Readable({
+        read() {
+          if (!sent) {
+            sent = true;
+            this.push(tarBytes);
+          } else setImmediate(() => this.destroy(new Error("connection reset")));
+        },
+      });
+      const dir = target();
+      const err = await unpackLayer(input, {
+        target: dir,
+        mediaType: MEDIA.none,
+        whiteouts: "overlay",
+        writeThread: "always",
+      }).catch((e: unknown) => e);
+      expect(String(err)).toContain("connection reset");
+      const at = fingerprint(dir);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(fingerprint(dir)).toBe(at);
+      expect(filesOpenUnder(dir)).toEqual([]);
     });
 
     it("a write that fails on the second thread is EXTRACT_FAILED naming the entry, and no fd leaks", async () => {
