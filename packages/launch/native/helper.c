@@ -431,7 +431,8 @@ static void close_fds(unsigned first, unsigned last) {
 /*
  * The seccomp filter of the spec (the policy is built in TypeScript: numbers for this architecture).
  * Everything is allowed except: a foreign architecture (e.g. i386 through int 0x80) and x86-64's x32
- * numbers, refused with EPERM; the `unimplemented` numbers, ENOSYS; the `denied` numbers, EPERM; clone
+ * numbers, refused with EPERM; numbers above `newest` (syscalls newer than the policy) and the
+ * `unimplemented` ones, ENOSYS; the `denied` numbers, EPERM; clone
  * with any of `cloneFlags` in its first argument, EPERM. Installed while the helper still has all
  * capabilities (so it needs no no_new_privs), after the last syscall of the setup the filter refuses.
  */
@@ -441,7 +442,8 @@ static void install_seccomp(json *sc) {
   int nden = jlen(denied), nenosys = jlen(enosys);
   int clone_nr = (int)jnum(sc, "clone", -1);
   uint32_t x32 = (uint32_t)jnum(sc, "x32Bit", 0);
-  size_t cap = 8 + 2 * (size_t)(nden + nenosys) + 6;
+  uint32_t newest = (uint32_t)jnum(sc, "newest", 0);
+  size_t cap = 10 + 2 * (size_t)(nden + nenosys) + 6;
   struct sock_filter *f = calloc(cap, sizeof *f);
   size_t n = 0;
 #define EMIT(c, k, jt, jf) (f[n++] = (struct sock_filter)BPF_JUMP((c), (k), (jt), (jf)))
@@ -453,6 +455,10 @@ static void install_seccomp(json *sc) {
   if (x32) {
     EMIT(BPF_JMP | BPF_JGE | BPF_K, x32, 0, 1);
     RET(SECCOMP_RET_ERRNO | EPERM);
+  }
+  if (newest > 0) {
+    EMIT(BPF_JMP | BPF_JGT | BPF_K, newest, 0, 1);
+    RET(SECCOMP_RET_ERRNO | ENOSYS);
   }
   for (int i = 0; i < nenosys; i++) {
     EMIT(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)enosys->items[i]->num, 0, 1);

@@ -1,10 +1,11 @@
 import { LaunchError } from "./errors.js";
 
 /**
- * A seccomp policy in the shape the helper enforces: every syscall is allowed except those listed.
- * (Docker's profile is an allow-list: a syscall it does not know is refused. strata's default refuses
- * what Docker's default profile refuses to a container with the default capabilities, by name; a
- * syscall newer than this list is allowed. See the README.)
+ * A seccomp policy in the shape the helper enforces: every syscall is allowed except those listed, and
+ * those newer than the policy. (Docker's profile is an allow-list: a syscall it does not name is
+ * refused. strata's default refuses by name what Docker's default profile refuses to a container with
+ * the default capabilities, and, like runc's filter for a Docker profile, answers ENOSYS to every
+ * syscall numbered above the newest one the profile names. See the README.)
  */
 export interface SeccompPolicy {
   /** Refused with EPERM. Names unknown on the host's architecture are skipped. */
@@ -13,6 +14,12 @@ export interface SeccompPolicy {
   unimplemented: string[];
   /** clone(2) with a namespace flag is refused with EPERM, as unshare(2) is. */
   denyNamespaceClone: boolean;
+  /**
+   * The newest syscall the policy was written for: every syscall numbered above it is refused with
+   * ENOSYS, as if the kernel were older, so that libc falls back to what the policy knows (a new
+   * syscall may reach what the policy refuses by another door). Undefined: no such limit.
+   */
+  newest?: string;
 }
 
 /**
@@ -82,6 +89,8 @@ export const DOCKER_DEFAULT_SECCOMP: SeccompPolicy = {
   ],
   unimplemented: ["clone3"],
   denyNamespaceClone: true,
+  // The newest syscall moby's default.json names (cap-gated to CAP_SYS_NICE; Linux 5.17).
+  newest: "set_mempolicy_home_node",
 };
 
 /** CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET */
@@ -113,6 +122,7 @@ const ARCHES: Record<string, ArchTable> = {
       clock_settime: 227,
       clone: 56,
       clone3: 435,
+      set_mempolicy_home_node: 450,
       create_module: 174,
       delete_module: 176,
       finit_module: 313,
@@ -174,6 +184,7 @@ const ARCHES: Record<string, ArchTable> = {
       clock_settime: 112,
       clone: 220,
       clone3: 435,
+      set_mempolicy_home_node: 450,
       delete_module: 106,
       finit_module: 273,
       fsconfig: 431,
@@ -228,6 +239,8 @@ export interface HelperSeccomp {
   /** clone's number, or -1 when namespace clones are allowed. */
   clone: number;
   cloneFlags: number;
+  /** Syscall numbers above it get ENOSYS; 0: no limit. */
+  newest: number;
 }
 
 function table(arch: string): ArchTable {
@@ -241,6 +254,18 @@ function table(arch: string): ArchTable {
   return t;
 }
 
+function newestNumber(policy: SeccompPolicy, t: ArchTable, arch: string): number {
+  if (policy.newest === undefined) return 0;
+  const n = t.numbers[policy.newest];
+  if (n === undefined) {
+    throw new LaunchError(
+      "INVALID_SPEC",
+      `seccomp: the newest syscall '${policy.newest}' has no number in the ${arch} table`,
+    );
+  }
+  return n;
+}
+
 function checkNames(names: string[]): void {
   for (const name of names) {
     if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new LaunchError("INVALID_SPEC", `bad syscall name '${name}'`);
@@ -249,7 +274,11 @@ function checkNames(names: string[]): void {
 
 /** The policy as the helper's numbers (names this architecture lacks are dropped). */
 export function toHelperSeccomp(policy: SeccompPolicy, arch: string = process.arch): HelperSeccomp {
-  checkNames([...policy.denied, ...policy.unimplemented]);
+  checkNames([
+    ...policy.denied,
+    ...policy.unimplemented,
+    ...(policy.newest === undefined ? [] : [policy.newest]),
+  ]);
   const t = table(arch);
   const numbers = (names: string[]) =>
     [...new Set(names.map((n) => t.numbers[n]).filter((n): n is number => n !== undefined))].sort(
@@ -262,6 +291,7 @@ export function toHelperSeccomp(policy: SeccompPolicy, arch: string = process.ar
     unimplemented: numbers(policy.unimplemented),
     clone: policy.denyNamespaceClone ? (t.numbers.clone as number) : -1,
     cloneFlags: CLONE_NAMESPACE_FLAGS,
+    newest: newestNumber(policy, t, arch),
   };
 }
 

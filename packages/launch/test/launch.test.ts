@@ -18,11 +18,13 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   type BuildLaunchSpecOptions,
   buildLaunchSpec,
+  DOCKER_DEFAULT_SECCOMP,
   discardPrespawnedHelper,
   helperPath,
   type ImageRuntimeConfig,
   LaunchError,
   launch,
+  toHelperSeccomp,
   toHelperSpec,
 } from "../src/index.js";
 import { makeBusyboxRootfs } from "./rootfs.js";
@@ -330,6 +332,40 @@ describePrivileged(
       if (Number(readFileSync("/proc/sys/user/max_user_namespaces", "utf8")) > 0) {
         expect(unconfined.stdout).toContain("unshare-ok\n");
       }
+    });
+
+    it("answers ENOSYS to syscalls newer than the profile, as runc does for Docker's", async () => {
+      // A static probe: syscall(N) with zero arguments, printing the errno (0 on success).
+      const src = join(fs.dir, "probe.c");
+      writeFileSync(
+        src,
+        [
+          "#include <errno.h>",
+          "#include <stdio.h>",
+          "#include <stdlib.h>",
+          "#include <unistd.h>",
+          "int main(int argc, char **argv) {",
+          "  for (int i = 1; i < argc; i++) {",
+          "    errno = 0;",
+          "    long r = syscall(atol(argv[i]), 0, 0, 0, 0, 0, 0);",
+          '    printf("%s=%d\\n", argv[i], r < 0 ? errno : 0);',
+          "  }",
+          "  return 0;",
+          "}",
+        ].join("\n"),
+      );
+      execFileSync("cc", ["-static", "-O2", "-o", join(fs.rootfs, "work/probe"), src]);
+      const nr = toHelperSeccomp(DOCKER_DEFAULT_SECCOMP);
+      const newer = nr.newest + 12; // mseal (462) on x86-64 and arm64: a real syscall on this kernel
+      const getpid = process.arch === "arm64" ? 172 : 39;
+      const keyctl = process.arch === "arm64" ? 219 : 250;
+      const args = ["/work/probe", String(getpid), String(keyctl), String(newer)];
+      const confined = await run(buildLaunchSpec({ Cmd: args }, { rootfs: fs.rootfs }));
+      expect(confined.stdout).toBe(`${getpid}=0\n${keyctl}=1\n${newer}=38\n`); // -, EPERM, ENOSYS
+      const unconfined = await run(buildLaunchSpec({ Cmd: args }, { rootfs: fs.rootfs, seccomp: false }));
+      // without the filter the kernel itself answers (mseal(0, 0, 0) succeeds; never ENOSYS here)
+      expect(unconfined.stdout).toContain(`${getpid}=0\n`);
+      expect(unconfined.stdout).not.toContain(`${newer}=38\n`);
     });
 
     it("cannot write the host binary behind /proc/1/exe (CVE-2019-5736)", async () => {

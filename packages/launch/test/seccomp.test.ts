@@ -39,6 +39,15 @@ describe("seccomp policy", () => {
     expect(toHelperSeccomp({ ...DOCKER_DEFAULT_SECCOMP, denyNamespaceClone: false }, "x64").clone).toBe(-1);
   });
 
+  it("answers ENOSYS above the newest syscall the profile names (set_mempolicy_home_node)", () => {
+    expect(toHelperSeccomp(DOCKER_DEFAULT_SECCOMP, "x64").newest).toBe(450);
+    expect(toHelperSeccomp(DOCKER_DEFAULT_SECCOMP, "arm64").newest).toBe(450);
+    expect(toHelperSeccomp({ ...DOCKER_DEFAULT_SECCOMP, newest: undefined }, "x64").newest).toBe(0);
+    expect(() => toHelperSeccomp({ ...DOCKER_DEFAULT_SECCOMP, newest: "no_such_call" }, "x64")).toThrow(
+      expect.objectContaining({ code: "INVALID_SPEC" }),
+    );
+  });
+
   it("refuses unknown architectures and malformed names with typed errors", () => {
     expect(() => toHelperSeccomp(DOCKER_DEFAULT_SECCOMP, "riscv64")).toThrow(
       expect.objectContaining({ code: "UNSUPPORTED_OPTION" }),
