@@ -272,6 +272,11 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
       collect,
     )
     .option(
+      "--mount <spec>",
+      "type=bind,source=HOST,target=PATH[,readonly] or type=tmpfs,target=PATH[,tmpfs-size=64m][,tmpfs-mode=1770] (repeatable)",
+      collect,
+    )
+    .option(
       "--cap-add <cap>",
       "add a Linux capability to Docker's default set, e.g. NET_ADMIN (repeatable)",
       collect,

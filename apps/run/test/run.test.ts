@@ -298,6 +298,53 @@ describePrivileged(
       expect(bad.stderr).toContain("(INVALID_OPTION)");
     }, 30_000);
 
+    it("--mount binds a host path (readonly too) and mounts a tmpfs, in docker's syntax", async () => {
+      const host = await mkdtemp(path.join(tmpdir(), "strata-test-run-mount-"));
+      try {
+        await writeFile(path.join(host, "in.txt"), "from the host\n");
+        const r = await cli(
+          "run",
+          "--rm",
+          "--network",
+          "none",
+          "--mount",
+          `type=bind,source=${host},target=/data`,
+          "--mount",
+          `type=bind,src=${host},dst=/ro,readonly`,
+          "--mount",
+          "type=tmpfs,target=/scratch,tmpfs-size=1m,tmpfs-mode=1770",
+          image,
+          "sh",
+          "-c",
+          [
+            "cat /data/in.txt",
+            "echo out > /data/out.txt",
+            "touch /ro/x 2>/dev/null && echo wrote || echo read-only",
+            "stat -c %a /scratch",
+            "grep ' /scratch ' /proc/self/mounts | cut -d' ' -f3,4",
+          ].join("; "),
+        );
+        expect(r.code, r.stderr).toBe(0);
+        const lines = r.stdout.trim().split("\n");
+        expect(lines.slice(0, 3)).toEqual(["from the host", "read-only", "1770"]);
+        expect(lines[3]).toMatch(/^tmpfs rw,nosuid,nodev,noexec.*size=1024k/);
+        expect(await readFile(path.join(host, "out.txt"), "utf8")).toBe("out\n");
+        for (const bad of [
+          `type=bind,source=${host}/missing,target=/data`,
+          "source=named,target=/data",
+          `type=bind,source=${host},target=relative`,
+          "type=tmpfs,target=/t,tmpfs-size=lots",
+          `type=bind,source=${host},target=/d,bogus=1`,
+        ]) {
+          const bad1 = await cli("run", "--rm", "--network", "none", "--mount", bad, image, "true");
+          expect(bad1.code, bad).toBe(125);
+          expect(bad1.stderr, bad).toContain("(INVALID_OPTION)");
+        }
+      } finally {
+        await rm(host, { recursive: true, force: true });
+      }
+    }, 30_000);
+
     it("applies --hostname, -e, --env-file, -w and -u", async () => {
       const envFile = path.join(dir, "env");
       await writeFile(envFile, "FROMFILE=yes\n# comment\n");

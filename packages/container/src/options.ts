@@ -124,6 +124,8 @@ export interface RunOptions {
   volumes?: string[];
   /** `--tmpfs PATH[:OPTIONS]` (defaults `nosuid,nodev,noexec`, as docker's). */
   tmpfs?: string[];
+  /** `--mount type=bind|tmpfs,…` in docker's syntax (see `parseMount`). */
+  mounts?: string[];
   /** `--runtime`: the native helper (default) or an OCI runtime given an OCI bundle. */
   runtime?: "builtin" | "crun" | "runc";
   /** `--pids-limit`. */

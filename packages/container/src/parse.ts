@@ -269,3 +269,107 @@ export function parseTmpfs(input: string): {
   }
   return { destination, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", ...given] };
 }
+
+/** One `--mount` as a mount of the container: a bind (existing host path) or a tmpfs. */
+export type ParsedMount =
+  | { type: "bind"; source: string; destination: string; readOnly: boolean; propagation?: string }
+  | { type: "tmpfs"; destination: string; options: string[] };
+
+const BIND_PROPAGATION = new Set(["private", "rprivate", "shared", "rshared", "slave", "rslave"]);
+
+/** Splits docker's CSV `--mount` value: commas separate fields, except inside double quotes. */
+function mountFields(input: string): string[] {
+  const fields: string[] = [];
+  let cur = "";
+  let quoted = false;
+  for (const ch of input) {
+    if (ch === '"') quoted = !quoted;
+    else if (ch === "," && !quoted) {
+      fields.push(cur);
+      cur = "";
+    } else cur += ch;
+  }
+  if (quoted) throw new ContainerError("INVALID_OPTION", `--mount '${input}': unbalanced double quote`);
+  fields.push(cur);
+  return fields;
+}
+
+function mountBool(input: string, key: string, value: string | undefined): boolean {
+  if (value === undefined || value === "true" || value === "1") return true;
+  if (value === "false" || value === "0") return false;
+  throw new ContainerError(
+    "INVALID_OPTION",
+    `--mount '${input}': ${key}=${value} is not true, false, 1 or 0`,
+  );
+}
+
+/**
+ * Docker's `--mount type=bind|tmpfs,…`: `source`/`src`, `target`/`destination`/`dst`,
+ * `readonly`/`ro`[=true|false], `bind-propagation`, `tmpfs-size` (bytes or 64m), `tmpfs-mode` (octal).
+ * As docker, the type defaults to `volume`, which strata does not have (no named volumes): say
+ * `type=bind` with a host path. As docker's `--mount` (unlike `-v`), a bind source must exist.
+ */
+export function parseMount(input: string): ParsedMount {
+  const bad = (why: string) => new ContainerError("INVALID_OPTION", `--mount '${input}': ${why}`);
+  const kv = new Map<string, string | undefined>();
+  for (const field of mountFields(input)) {
+    if (field === "") continue;
+    const eq = field.indexOf("=");
+    const key = (eq < 0 ? field : field.slice(0, eq)).trim().toLowerCase();
+    const value = eq < 0 ? undefined : field.slice(eq + 1);
+    const canonical =
+      key === "src"
+        ? "source"
+        : key === "dst" || key === "destination"
+          ? "target"
+          : key === "ro"
+            ? "readonly"
+            : key;
+    if (kv.has(canonical)) throw bad(`${key} is given twice`);
+    kv.set(canonical, value);
+  }
+  const type = kv.get("type") ?? "volume";
+  const target = kv.get("target");
+  if (target === undefined || target === "") throw bad("target= is required (the path in the container)");
+  if (!target.startsWith("/") || target === "/" || target.split("/").includes("..")) {
+    throw bad("the target must be absolute, not '/', and without '..'");
+  }
+  const readOnly = kv.has("readonly") ? mountBool(input, "readonly", kv.get("readonly")) : false;
+  const allowed = (keys: string[]) => {
+    for (const key of kv.keys()) {
+      if (!keys.includes(key) && key !== "consistency") throw bad(`'${key}' is not a ${type} mount option`);
+    }
+  };
+  if (type === "bind") {
+    allowed(["type", "source", "target", "readonly", "bind-propagation"]);
+    const source = kv.get("source");
+    if (source === undefined || !source.startsWith("/")) {
+      throw bad("a bind mount needs source= with an absolute host path");
+    }
+    const propagation = kv.get("bind-propagation");
+    if (propagation !== undefined && !BIND_PROPAGATION.has(propagation)) {
+      throw bad(`bind-propagation=${propagation} is not one of ${[...BIND_PROPAGATION].join(", ")}`);
+    }
+    return { type, source, destination: target, readOnly, ...(propagation ? { propagation } : {}) };
+  }
+  if (type === "tmpfs") {
+    allowed(["type", "target", "readonly", "tmpfs-size", "tmpfs-mode"]);
+    const options = ["nosuid", "nodev", "noexec"];
+    if (readOnly) options.push("ro");
+    const size = kv.get("tmpfs-size");
+    if (size !== undefined) {
+      if (!/^[0-9]+[kmgKMG]?$/.test(size)) throw bad(`tmpfs-size=${size} is not bytes or a size like 64m`);
+      options.push(`size=${size.toLowerCase()}`);
+    }
+    const mode = kv.get("tmpfs-mode");
+    if (mode !== undefined) {
+      if (!/^[0-7]{1,4}$/.test(mode)) throw bad(`tmpfs-mode=${mode} is not an octal mode like 1770`);
+      options.push(`mode=${mode}`);
+    }
+    return { type, destination: target, options };
+  }
+  if (type === "volume") {
+    throw bad("named volumes are not supported; use type=bind,source=/host/path (or -v /host/path:…)");
+  }
+  throw bad(`type=${type} is not supported (bind or tmpfs)`);
+}

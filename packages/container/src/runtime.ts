@@ -97,6 +97,7 @@ import {
   newContainerId,
   parseCpus,
   parseMemory,
+  parseMount,
   parseTmpfs,
   parseUlimit,
   parseVolume,
@@ -1659,7 +1660,26 @@ function launchOptionsOf(options: RunOptions): {
       ...(options.ulimits?.length ? { rlimits: options.ulimits.map(parseUlimit) } : {}),
       ...(options.groupAdd?.length ? { groupAdd: options.groupAdd } : {}),
     },
-    mounts: [...binds, ...(options.tmpfs ?? []).map(parseTmpfs)],
+    mounts: [...binds, ...(options.tmpfs ?? []).map(parseTmpfs), ...(options.mounts ?? []).map(mountSpecOf)],
+  };
+}
+
+/** A `--mount` as the launch mount it asks for (a bind source must exist, as docker's `--mount` says). */
+function mountSpecOf(input: string): MountSpec {
+  const m = parseMount(input);
+  if (m.type === "tmpfs")
+    return { destination: m.destination, type: "tmpfs", source: "tmpfs", options: m.options };
+  if (!existsSync(m.source)) {
+    throw new ContainerError(
+      "INVALID_OPTION",
+      `--mount '${input}': bind source path does not exist: ${m.source}`,
+    );
+  }
+  return {
+    destination: m.destination,
+    type: "bind",
+    source: m.source,
+    options: ["rbind", m.readOnly ? "ro" : "rw", ...(m.propagation ? [m.propagation] : [])],
   };
 }
 

@@ -14,6 +14,7 @@ import {
   newContainerId,
   parseEnvFile,
   parseMemory,
+  parseMount,
   parseTmpfs,
   parseUlimit,
   parseVolume,
@@ -269,4 +270,53 @@ describe("parseTmpfs (docker's --tmpfs)", () => {
       expect(() => parseTmpfs(input)).toThrow(expect.objectContaining({ code: "INVALID_OPTION" }));
     },
   );
+});
+
+describe("parseMount (docker's --mount)", () => {
+  it("reads bind and tmpfs mounts with docker's keys and aliases", () => {
+    expect(parseMount("type=bind,source=/srv,target=/data")).toEqual({
+      type: "bind",
+      source: "/srv",
+      destination: "/data",
+      readOnly: false,
+    });
+    expect(parseMount("type=bind,src=/srv,dst=/data,readonly")).toMatchObject({ readOnly: true });
+    expect(parseMount("type=bind,src=/srv,destination=/data,ro=false")).toMatchObject({ readOnly: false });
+    expect(parseMount("type=bind,src=/srv,target=/d,bind-propagation=rslave")).toMatchObject({
+      propagation: "rslave",
+    });
+    expect(parseMount('type=bind,"source=/a,b",target=/d')).toMatchObject({ source: "/a,b" });
+    expect(parseMount("type=tmpfs,target=/t,tmpfs-size=64M,tmpfs-mode=1770")).toEqual({
+      type: "tmpfs",
+      destination: "/t",
+      options: ["nosuid", "nodev", "noexec", "size=64m", "mode=1770"],
+    });
+    expect(parseMount("type=tmpfs,dst=/t,readonly")).toEqual({
+      type: "tmpfs",
+      destination: "/t",
+      options: ["nosuid", "nodev", "noexec", "ro"],
+    });
+  });
+
+  it.each([
+    ["source=/srv,target=/d", "named volumes"],
+    ["type=volume,source=v,target=/d", "named volumes"],
+    ["type=bind,target=/d", "source="],
+    ["type=bind,source=rel,target=/d", "source="],
+    ["type=bind,source=/s", "target= is required"],
+    ["type=bind,source=/s,target=/", "absolute"],
+    ["type=bind,source=/s,target=/a/../b", "absolute"],
+    ["type=bind,source=/s,target=/d,tmpfs-size=1m", "not a bind mount option"],
+    ["type=bind,source=/s,target=/d,bind-propagation=weird", "bind-propagation"],
+    ["type=bind,source=/s,target=/d,readonly=maybe", "readonly=maybe"],
+    ["type=bind,source=/s,src=/t,target=/d", "twice"],
+    ["type=tmpfs,target=/t,tmpfs-size=lots", "tmpfs-size"],
+    ["type=tmpfs,target=/t,tmpfs-mode=999", "tmpfs-mode"],
+    ["type=tmpfs,source=/x,target=/t", "not a tmpfs mount option"],
+    ["type=npipe,target=/t", "not supported"],
+    ['type=bind,"source=/a,target=/b', "quote"],
+  ])("refuses %s with INVALID_OPTION (%s)", (input, why) => {
+    expect(() => parseMount(input)).toThrow(expect.objectContaining({ code: "INVALID_OPTION" }));
+    expect(() => parseMount(input)).toThrow(why);
+  });
 });

@@ -32,6 +32,7 @@ export interface RunFlags extends ExplainFlags {
   groupAdd?: string[];
   volume?: string[];
   tmpfs?: string[];
+  mount?: string[];
   runtime?: string;
   platform?: string;
   registryMirror?: string[];
@@ -112,6 +113,7 @@ export function runOptionsOf(image: string, command: string[], flags: RunFlags):
   if (flags.groupAdd?.length) options.groupAdd = flags.groupAdd;
   if (flags.volume?.length) options.volumes = flags.volume;
   if (flags.tmpfs?.length) options.tmpfs = flags.tmpfs;
+  if (flags.mount?.length) options.mounts = flags.mount;
   if (flags.runtime !== undefined) {
     if (!RUNTIMES.has(flags.runtime)) {
       throw new UsageError(`--runtime must be builtin, crun or runc (got '${flags.runtime}')`);
