@@ -264,6 +264,11 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
       "publish a port on the bridge (repeatable)",
       collect,
     )
+    .option(
+      "--add-host <host:ip>",
+      "add a line to /etc/hosts; host-gateway is the bridge's gateway (repeatable)",
+      collect,
+    )
     .option("--read-only", "mount the root filesystem read-only")
     .option("-v, --volume <host:container[:ro]>", "bind-mount an existing host path (repeatable)", collect)
     .option(

@@ -345,6 +345,64 @@ describePrivileged(
       }
     }, 30_000);
 
+    it("--add-host adds /etc/hosts lines; host-gateway is the bridge's gateway", async () => {
+      const r = await cli(
+        "run",
+        "--rm",
+        "--add-host",
+        "db:10.1.2.3",
+        "--add-host",
+        "v6=[::1]",
+        "--add-host",
+        "gw:host-gateway",
+        image,
+        "sh",
+        "-c",
+        "tail -n 3 /etc/hosts",
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe("10.1.2.3\tdb\n::1\tv6\n10.231.0.1\tgw\n");
+      const none = await cli(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--add-host",
+        "db:10.1.2.3",
+        image,
+        "cat",
+        "/etc/hosts",
+      );
+      expect(none.stdout).toContain("127.0.0.1\tlocalhost\n");
+      expect(none.stdout.endsWith("10.1.2.3\tdb\n")).toBe(true);
+      // detached on the bridge: the monitor attaches, then writes the hosts file with the gateway
+      const d = await cli(
+        "run",
+        "-d",
+        "--name",
+        "hosts-d",
+        "--add-host",
+        "gw:host-gateway",
+        image,
+        "tail",
+        "-n",
+        "1",
+        "/etc/hosts",
+      );
+      expect(d.code, d.stderr).toBe(0);
+      expect((await cli("logs", "-f", "hosts-d")).stdout).toBe("10.231.0.1\tgw\n");
+      expect((await cli("rm", "hosts-d")).code).toBe(0);
+      for (const bad of [
+        ["--network", "none", "--add-host", "gw:host-gateway"],
+        ["--add-host", "db:300.1.1.1"],
+        ["--add-host", "noaddress"],
+      ]) {
+        const b = await cli("run", "--rm", ...bad, image, "true");
+        expect(b.code, bad.join(" ")).toBe(125);
+        expect(b.stderr, bad.join(" ")).toContain("(INVALID_OPTION)");
+      }
+    }, 30_000);
+
     it("applies --hostname, -e, --env-file, -w and -u", async () => {
       const envFile = path.join(dir, "env");
       await writeFile(envFile, "FROMFILE=yes\n# comment\n");

@@ -14,6 +14,8 @@ export interface EtcOptions {
   hostNetwork: boolean;
   /** Extra hosts lines from the network attacher. */
   extraHosts?: string[];
+  /** `--add-host` lines (`ADDRESS<TAB>NAME`), after everything else, also under host networking. */
+  addedHosts?: string[];
   /**
    * Add `127.0.1.1 HOSTNAME` (default true outside host networking). False when the attacher's lines
    * already name the container's address, so the hostname resolves to it (Docker on a bridge).
@@ -47,10 +49,15 @@ export function containerResolvConf(host: string, hostNetwork: boolean): string 
 }
 
 export function containerHosts(options: EtcOptions, hostHosts: string | undefined): string {
-  if (options.hostNetwork && hostHosts !== undefined) return hostHosts;
+  const added = options.addedHosts ?? [];
+  if (options.hostNetwork && hostHosts !== undefined) {
+    if (added.length === 0) return hostHosts;
+    return `${hostHosts}${hostHosts.endsWith("\n") || hostHosts === "" ? "" : "\n"}${added.join("\n")}\n`;
+  }
   const lines = [...DEFAULT_HOSTS, ...(options.extraHosts ?? [])];
   if (!options.hostNetwork && options.loopbackHostname !== false)
     lines.push(`127.0.1.1\t${options.hostname}`);
+  lines.push(...added);
   return `${lines.join("\n")}\n`;
 }
 

@@ -126,6 +126,8 @@ export interface RunOptions {
   tmpfs?: string[];
   /** `--mount type=bind|tmpfs,…` in docker's syntax (see `parseMount`). */
   mounts?: string[];
+  /** `--add-host NAME:ADDRESS` (or `NAME=ADDRESS`; `host-gateway`: the bridge's gateway) `/etc/hosts` lines. */
+  addHosts?: string[];
   /** `--runtime`: the native helper (default) or an OCI runtime given an OCI bundle. */
   runtime?: "builtin" | "crun" | "runc";
   /** `--pids-limit`. */

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import { RLIMIT_NUMBERS } from "@strata/launch";
 import { ContainerError } from "./errors.js";
 
@@ -372,4 +373,36 @@ export function parseMount(input: string): ParsedMount {
     throw bad("named volumes are not supported; use type=bind,source=/host/path (or -v /host/path:…)");
   }
   throw bad(`type=${type} is not supported (bind or tmpfs)`);
+}
+
+/** One `--add-host`: a name and an address, or `host-gateway` (the bridge's gateway address). */
+export interface AddedHost {
+  name: string;
+  address: string | "host-gateway";
+}
+
+/**
+ * Docker's `--add-host NAME:ADDRESS` (also `NAME=ADDRESS`, as docker 25+): an `/etc/hosts` line.
+ * The name ends at the first `=` (or else the first `:`), so IPv6 addresses need no brackets
+ * (`db:::1`); `[::1]` is accepted too. `host-gateway` stands for the bridge's gateway address.
+ */
+export function parseAddHost(input: string): AddedHost {
+  const eq = input.indexOf("=");
+  const sep = eq >= 0 ? eq : input.indexOf(":");
+  const name = sep < 0 ? "" : input.slice(0, sep);
+  let address = sep < 0 ? "" : input.slice(sep + 1);
+  if (address.startsWith("[") && address.endsWith("]")) address = address.slice(1, -1);
+  if (!/^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(name) || name.length > 253) {
+    throw new ContainerError(
+      "INVALID_OPTION",
+      `--add-host '${input}': '${name}' is not a host name (use NAME:ADDRESS, e.g. --add-host db:10.0.0.5)`,
+    );
+  }
+  if (address !== "host-gateway" && isIP(address) === 0) {
+    throw new ContainerError(
+      "INVALID_OPTION",
+      `--add-host '${input}': '${address}' is not an IPv4 or IPv6 address (or host-gateway)`,
+    );
+  }
+  return { name, address };
 }

@@ -90,11 +90,13 @@ import type {
   RunResult,
   StartedContainer,
 } from "./options.js";
+import type { AddedHost } from "./parse.js";
 import {
   assertContainerName,
   generateName,
   isContainerId,
   newContainerId,
+  parseAddHost,
   parseCpus,
   parseMemory,
   parseMount,
@@ -113,6 +115,8 @@ interface DetachedLaunch {
   runtimeOptions: PortableRuntimeOptions;
   /** An attacher network the monitor attaches itself (it owns the lease), then launches. */
   network?: NetworkAttachRequest;
+  /** `--add-host` entries, for the hosts file the monitor writes once attached. */
+  addHosts?: AddedHost[];
 }
 
 /** A container made up to the launch. */
@@ -544,6 +548,7 @@ export class ContainerRuntime {
     let vethCommands: string[] | undefined;
     let networkTeardown: string[] = [];
     let extraHosts: string[] | undefined;
+    let paperData: unknown;
     if (paperBridge && this.bridge && this.bridgeOptions) {
       const paper = await this.paperAttach(
         this.bridge,
@@ -552,6 +557,7 @@ export class ContainerRuntime {
       );
       netns = paper.attachment.netns;
       extraHosts = paper.attachment.hosts;
+      paperData = paper.attachment.data;
       netnsCommands = paper.attach.filter((line) => line.startsWith("ip netns add "));
       vethCommands = paper.attach.filter((line) => !line.startsWith("ip netns add "));
       networkTeardown = paper.detach;
@@ -587,6 +593,7 @@ export class ContainerRuntime {
             hostNetwork,
             ...(extraHosts ? { extraHosts } : {}),
             ...(extraHosts?.length ? { loopbackHostname: false } : {}),
+            addedHosts: addedHostLines(fromOptions.addHosts, { data: paperData }),
           },
           await readFile(join(hostEtc, "hosts"), "utf8").catch(() => undefined),
         ),
@@ -736,6 +743,8 @@ export class ContainerRuntime {
         hostname: state.hostname,
         ...(options.publish?.length ? { publish: options.publish } : {}),
       };
+      const addHosts = (options.addHosts ?? []).map(parseAddHost);
+      if (addHosts.length > 0) record.addHosts = addHosts;
     }
     await writeFile(join(dir, "launch.json"), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     const log = await open(join(dir, "container.log"), "a", 0o600);
@@ -796,6 +805,7 @@ export class ContainerRuntime {
           hostname: state.hostname,
           hostNetwork: false,
           ...(attachment.hosts?.length ? { extraHosts: attachment.hosts, loopbackHostname: false } : {}),
+          addedHosts: addedHostLines(record.addHosts ?? [], attachment),
           ...(this.options.hostEtc ? { hostEtc: this.options.hostEtc } : {}),
         });
         if (attachment.netns) record.spec.netns = attachment.netns;
@@ -1000,6 +1010,13 @@ export class ContainerRuntime {
             hostname,
             hostNetwork: network === "host",
             ...(attachment.hosts ? { extraHosts: attachment.hosts } : {}),
+            // attached later by the monitor (which rewrites this file): no gateway to name yet
+            addedHosts: addedHostLines(
+              deferAttach
+                ? fromOptions.addHosts.filter((h) => h.address !== "host-gateway")
+                : fromOptions.addHosts,
+              attachment,
+            ),
             ...(attachment.hosts?.length ? { loopbackHostname: false } : {}),
             ...(this.options.hostEtc ? { hostEtc: this.options.hostEtc } : {}),
           });
@@ -1636,6 +1653,7 @@ export class ContainerRuntime {
 function launchOptionsOf(options: RunOptions): {
   process: Pick<BuildLaunchSpecOptions, "seccomp" | "capAdd" | "capDrop" | "rlimits" | "groupAdd">;
   mounts: MountSpec[];
+  addHosts: AddedHost[];
 } {
   const binds = (options.volumes ?? []).map((input): MountSpec => {
     const v = parseVolume(input);
@@ -1661,7 +1679,26 @@ function launchOptionsOf(options: RunOptions): {
       ...(options.groupAdd?.length ? { groupAdd: options.groupAdd } : {}),
     },
     mounts: [...binds, ...(options.tmpfs ?? []).map(parseTmpfs), ...(options.mounts ?? []).map(mountSpecOf)],
+    addHosts: (options.addHosts ?? []).map(parseAddHost),
   };
+}
+
+/**
+ * `--add-host` entries as `/etc/hosts` lines; `host-gateway` is the gateway the network attacher
+ * reported (a bridge network's), and INVALID_OPTION without one.
+ */
+function addedHostLines(hosts: readonly AddedHost[], attachment: { data?: unknown } | undefined): string[] {
+  return hosts.map((h) => {
+    if (h.address !== "host-gateway") return `${h.address}\t${h.name}`;
+    const gateway = (attachment?.data as { gateway?: unknown } | undefined)?.gateway;
+    if (typeof gateway !== "string") {
+      throw new ContainerError(
+        "INVALID_OPTION",
+        `--add-host ${h.name}:host-gateway needs a network with a gateway (--network bridge)`,
+      );
+    }
+    return `${gateway}\t${h.name}`;
+  });
 }
 
 /** A `--mount` as the launch mount it asks for (a bind source must exist, as docker's `--mount` says). */

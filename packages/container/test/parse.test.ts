@@ -12,6 +12,7 @@ import {
   generateName,
   isAlive,
   newContainerId,
+  parseAddHost,
   parseEnvFile,
   parseMemory,
   parseMount,
@@ -104,6 +105,20 @@ describe("etc files", () => {
       expect.arrayContaining(["127.0.0.1\tlocalhost", "10.1.0.2\tbox-net", "127.0.1.1\tbox"]),
     );
     expect(containerHosts({ hostname: "box", hostNetwork: true }, "HOST\n")).toBe("HOST\n");
+  });
+  it("hosts: --add-host lines come last, under host networking too", () => {
+    const added = ["10.0.0.5\tdb"];
+    expect(
+      containerHosts({ hostname: "box", hostNetwork: false, addedHosts: added }, "HOST").endsWith(
+        "127.0.1.1\tbox\n10.0.0.5\tdb\n",
+      ),
+    ).toBe(true);
+    expect(containerHosts({ hostname: "box", hostNetwork: true, addedHosts: added }, "HOST")).toBe(
+      "HOST\n10.0.0.5\tdb\n",
+    );
+    expect(containerHosts({ hostname: "box", hostNetwork: true, addedHosts: added }, "HOST\n")).toBe(
+      "HOST\n10.0.0.5\tdb\n",
+    );
   });
 });
 
@@ -319,4 +334,24 @@ describe("parseMount (docker's --mount)", () => {
     expect(() => parseMount(input)).toThrow(expect.objectContaining({ code: "INVALID_OPTION" }));
     expect(() => parseMount(input)).toThrow(why);
   });
+});
+
+describe("parseAddHost (docker's --add-host)", () => {
+  it("reads NAME:ADDRESS and NAME=ADDRESS, IPv6 with or without brackets, and host-gateway", () => {
+    expect(parseAddHost("db:10.0.0.5")).toEqual({ name: "db", address: "10.0.0.5" });
+    expect(parseAddHost("db=10.0.0.5")).toEqual({ name: "db", address: "10.0.0.5" });
+    expect(parseAddHost("v6:::1")).toEqual({ name: "v6", address: "::1" });
+    expect(parseAddHost("v6=[fd00::1]")).toEqual({ name: "v6", address: "fd00::1" });
+    expect(parseAddHost("host.docker.internal:host-gateway")).toEqual({
+      name: "host.docker.internal",
+      address: "host-gateway",
+    });
+  });
+
+  it.each(["db", ":10.0.0.5", "db:", "db:300.1.1.1", "db:example.com", "bad name:10.0.0.5", "-x:10.0.0.5"])(
+    "refuses %s with INVALID_OPTION",
+    (input) => {
+      expect(() => parseAddHost(input)).toThrow(expect.objectContaining({ code: "INVALID_OPTION" }));
+    },
+  );
 });

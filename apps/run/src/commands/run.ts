@@ -33,6 +33,7 @@ export interface RunFlags extends ExplainFlags {
   volume?: string[];
   tmpfs?: string[];
   mount?: string[];
+  addHost?: string[];
   runtime?: string;
   platform?: string;
   registryMirror?: string[];
@@ -114,6 +115,7 @@ export function runOptionsOf(image: string, command: string[], flags: RunFlags):
   if (flags.volume?.length) options.volumes = flags.volume;
   if (flags.tmpfs?.length) options.tmpfs = flags.tmpfs;
   if (flags.mount?.length) options.mounts = flags.mount;
+  if (flags.addHost?.length) options.addHosts = flags.addHost;
   if (flags.runtime !== undefined) {
     if (!RUNTIMES.has(flags.runtime)) {
       throw new UsageError(`--runtime must be builtin, crun or runc (got '${flags.runtime}')`);
