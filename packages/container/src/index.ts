@@ -42,11 +42,13 @@ export type {
   StartedContainer,
 } from "./options.js";
 export {
+  type AddedHost,
   assertContainerName,
   generateName,
   isContainerId,
   newContainerId,
   type ParsedMount,
+  parseAddHost,
   parseCpus,
   parseEnvFile,
   parseMemory,
