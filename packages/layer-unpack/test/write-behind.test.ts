@@ -137,6 +137,28 @@ describePrivileged(
       });
     }
 
+    it("more unpacks at once than writer threads: the rest write on their own thread, all correct", async () => {
+      // the pool holds 4 threads; 6 parallel unpacks asking for one each
+      const layers = await Promise.all(
+        [0, 1, 2, 3, 4, 5].map((i) =>
+          buildTar([
+            { name: `big${i}`, data: randomBytes(2 * 1024 * 1024) },
+            ...Array.from({ length: 30 }, (_, j) => ({ name: `d/f${j}`, data: randomBytes(j * 100) })),
+          ]),
+        ),
+      );
+      const results = await Promise.all(
+        layers.map((tarBytes) =>
+          unpack(tarBytes, "none", { writeThread: "always", expectedDiffId: sha256(tarBytes) }),
+        ),
+      );
+      for (const [i, { dir }] of results.entries()) {
+        const one = await unpack(layers[i] as Buffer, "none", { writeThread: "never" });
+        expect(snapshot(dir)).toEqual(snapshot(one.dir));
+      }
+      expect(filesOpenUnder(root)).toEqual([]);
+    });
+
     it("small layers with every entry type and whiteouts come out the same from the first byte", async () => {
       for (const entries of [layer1, layer2]) {
         const tarBytes = await buildTar(entries);
