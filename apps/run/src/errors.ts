@@ -39,6 +39,7 @@ const HINTS: Record<string, string> = {
   CONTAINER_NOT_FOUND: "run 'strata ps -a' to see the containers",
   AMBIGUOUS_ID: "give more characters of the container ID, or its name",
   CONTAINER_RUNNING: "stop it first ('strata stop NAME') or use 'strata rm -f NAME'",
+  CONTAINER_NOT_RUNNING: "run 'strata ps -a' to see its status",
   NAME_IN_USE: "choose another --name, or remove the old container ('strata rm NAME')",
   NETNS_NOT_FOUND:
     "create it with 'strata netns add NAME' (or 'ip netns add NAME'); list them with 'strata netns ls'",

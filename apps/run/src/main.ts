@@ -401,6 +401,28 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       if (!ok) exitCode = ExitCode.FAILURE;
     });
 
+  program
+    .command("kill")
+    .description("Send a signal (default KILL) to running containers' main process")
+    .argument("<container...>", "name, ID or unique ID prefix")
+    .option("-s, --signal <signal>", "signal name or number, e.g. TERM, HUP, USR1, 9", "KILL")
+    .addHelpText("after", "\nExamples:\n  strata kill web\n  strata kill -s HUP web")
+    .action(async (refs: string[], opts: { signal: string }) => {
+      const { parseSignal } = await import("@strata/container");
+      const signal = parseSignal(opts.signal);
+      const { runtime } = await opened();
+      const { eachContainer } = await commands.containers();
+      const ok = await eachContainer(
+        refs,
+        async (ref) => {
+          await runtime.kill(ref, signal);
+        },
+        out,
+        (e) => reportError(e, err),
+      );
+      if (!ok) exitCode = ExitCode.FAILURE;
+    });
+
   const rmVerb = program
     .command("rm")
     .description("Remove containers (their layer, state and name)")

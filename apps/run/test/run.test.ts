@@ -526,6 +526,53 @@ describePrivileged(
       expect((await cli("rm", "quiet")).code).toBe(0);
     }, 30_000);
 
+    it("kill sends KILL by default, or the signal -s names, to PID 1; a stopped container is refused", async () => {
+      const trapper = await cli(
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "trapper",
+        image,
+        "sh",
+        "-c",
+        'trap "echo got-usr1; exit 7" USR1; echo ready; while true; do sleep 0.1; done',
+      );
+      expect(trapper.code, trapper.stderr).toBe(0);
+      for (let i = 0; i < 100 && !(await cli("logs", "trapper")).stdout.includes("ready"); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const usr1 = await cli("kill", "-s", "usr1", "trapper");
+      expect(usr1.code, usr1.stderr).toBe(0);
+      expect(usr1.stdout).toBe("trapper\n");
+      expect((await cli("logs", "-f", "trapper")).stdout).toBe("ready\ngot-usr1\n");
+      const sleeper = await cli("run", "-d", "--network", "none", "--name", "killme", image, "sleep", "100");
+      expect(sleeper.code, sleeper.stderr).toBe(0);
+      expect((await cli("kill", "killme")).code).toBe(0);
+      type Row = { Names: string; State: string; Status: string };
+      let killed: Row | undefined;
+      for (let i = 0; i < 100; i++) {
+        const rows = (await cli("ps", "-a", "--format", "json")).stdout
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as Row);
+        killed = rows.find((r) => r.Names === "killme");
+        if (killed?.State === "exited") break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(killed?.State).toBe("exited");
+      expect(killed?.Status).toMatch(/^Exited \(137\)/);
+      const again = await cli("kill", "killme");
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain("(CONTAINER_NOT_RUNNING)");
+      const badSignal = await cli("kill", "-s", "NOPE", "trapper");
+      expect(badSignal.code).not.toBe(0);
+      expect(badSignal.stderr).toContain("(INVALID_OPTION)");
+      expect((await cli("rm", "trapper", "killme")).code).toBe(0);
+    }, 30_000);
+
     it("run -d, ps, stop, ps -a, rm", async () => {
       const d = await cli("run", "-d", "--name", "sleeper", image, "sleep", "100");
       expect(d.stderr).toBe("");

@@ -53,6 +53,7 @@ export {
   parseEnvFile,
   parseMemory,
   parseMount,
+  parseSignal,
   parseTmpfs,
   parseUlimit,
   parseVolume,

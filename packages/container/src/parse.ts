@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
+import { constants as osConstants } from "node:os";
 import { RLIMIT_NUMBERS } from "@strata/launch";
 import { ContainerError } from "./errors.js";
 
@@ -405,4 +406,22 @@ export function parseAddHost(input: string): AddedHost {
     );
   }
   return { name, address };
+}
+
+/**
+ * A signal as `docker kill -s` takes it: `KILL`, `SIGKILL`, `kill` or `9` → `SIGKILL`. INVALID_OPTION
+ * for a name or number this system does not know.
+ */
+export function parseSignal(input: string): NodeJS.Signals {
+  const names = osConstants.signals as Record<string, number>;
+  if (/^[0-9]+$/.test(input)) {
+    const n = Number(input);
+    const name = Object.keys(names).find((k) => names[k] === n);
+    if (name !== undefined) return name as NodeJS.Signals;
+  } else {
+    const upper = input.toUpperCase();
+    const name = upper.startsWith("SIG") ? upper : `SIG${upper}`;
+    if (names[name] !== undefined) return name as NodeJS.Signals;
+  }
+  throw new ContainerError("INVALID_OPTION", `'${input}' is not a signal (e.g. KILL, TERM, HUP, USR1 or 9)`);
 }

@@ -1442,6 +1442,26 @@ export class ContainerRuntime {
     return this.settle(state);
   }
 
+  /**
+   * `kill [-s SIGNAL]`: send a signal (default SIGKILL) to the container's PID 1, without waiting, as
+   * docker does. As any PID 1, it ignores signals it has no handler for, except SIGKILL and SIGSTOP.
+   * CONTAINER_NOT_RUNNING when it is not running.
+   */
+  async kill(ref: string, signal: NodeJS.Signals | number = "SIGKILL"): Promise<ContainerState> {
+    const state = await this.resolve(ref);
+    const notRunning = () =>
+      new ContainerError("CONTAINER_NOT_RUNNING", `container ${state.name} is not running`);
+    // the start time is checked right before the signal, so a reused pid is never signalled
+    if (!this.isRunning(state)) throw notRunning();
+    try {
+      process.kill(state.pid as number, signal);
+    } catch (error) {
+      if (codeOf(error) === "ESRCH") throw notRunning();
+      throw error;
+    }
+    return state;
+  }
+
   private async killAll(state: ContainerState): Promise<void> {
     if (
       state.pid !== undefined &&
