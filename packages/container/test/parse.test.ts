@@ -16,6 +16,7 @@ import {
   parseEnvFile,
   parseMemory,
   parseMount,
+  parseSignal,
   parseTmpfs,
   parseUlimit,
   parseVolume,
@@ -354,4 +355,20 @@ describe("parseAddHost (docker's --add-host)", () => {
       expect(() => parseAddHost(input)).toThrow(expect.objectContaining({ code: "INVALID_OPTION" }));
     },
   );
+});
+
+describe("parseSignal (docker kill -s)", () => {
+  it("reads names with or without SIG, any case, and numbers", () => {
+    expect(["KILL", "SIGKILL", "kill", "9"].map(parseSignal)).toEqual([
+      "SIGKILL",
+      "SIGKILL",
+      "SIGKILL",
+      "SIGKILL",
+    ]);
+    expect(parseSignal("usr1")).toBe("SIGUSR1");
+    expect(parseSignal("15")).toBe("SIGTERM");
+  });
+  it.each(["NOPE", "SIG", "", "999", "-9", "9x"])("refuses %j with INVALID_OPTION", (input) => {
+    expect(() => parseSignal(input)).toThrow(expect.objectContaining({ code: "INVALID_OPTION" }));
+  });
 });
