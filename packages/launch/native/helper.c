@@ -1,5 +1,6 @@
 /*
- * strata-launch-helper: performs only the syscalls needed to start a process in new namespaces.
+ * strata-launch-helper: performs only the syscalls needed to start a process in new namespaces, or
+ * in the namespaces of a running container (`joinPid`: docker exec).
  * All policy (which mounts, which capabilities, which user, which devices) is decided in TypeScript
  * and arrives as JSON on fd 3. Status lines go to fd 4:
  *   "pid <host-pid>"            the container process has exec'd
@@ -382,17 +383,19 @@ static void do_mounts(json *ops, int *tree_fds) {
 }
 
 /* Open the pty inside the container's devpts, make it the controlling terminal and stdio. */
-static void setup_tty(json *spec) {
+static void setup_tty(json *spec, int bind_console) {
   int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) die(errno, "open /dev/pts/ptmx: %s", strerror(errno));
   int unlock = 0;
   if (ioctl(master, TIOCSPTLCK, &unlock) < 0) die(errno, "unlock pty: %s", strerror(errno));
   int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
   if (slave < 0) die(errno, "open pty peer: %s", strerror(errno));
-  ensure_target("/dev/console", 1);
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/fd/%d", slave);
-  if (mount(path, "/dev/console", NULL, MS_BIND, NULL) < 0) die(errno, "bind /dev/console: %s", strerror(errno));
+  if (bind_console) {
+    ensure_target("/dev/console", 1);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", slave);
+    if (mount(path, "/dev/console", NULL, MS_BIND, NULL) < 0) die(errno, "bind /dev/console: %s", strerror(errno));
+  }
   if (ioctl(slave, TIOCSCTTY, 0) < 0) die(errno, "set controlling terminal: %s", strerror(errno));
   /* size the pty before the container runs: from the launcher's terminal (still our fd 0) when
      there is one, else the requested size; resizing later would race the container's first read */
@@ -483,6 +486,8 @@ static void install_seccomp(json *sc) {
   free(f);
 }
 
+static void exec_in_container(json *spec, sigset_t *oldmask, int new_container);
+
 static void container_init(json *spec, int netns_fd, int *cgroup_fds, int ncgroups, sigset_t *oldmask) {
   /* join the cgroups before anything else, so every later allocation is accounted there */
   for (int i = 0; i < ncgroups; i++)
@@ -535,7 +540,38 @@ static void container_init(json *spec, int netns_fd, int *cgroup_fds, int ncgrou
   const char *hostname = jstr(spec, "hostname");
   if (hostname && sethostname(hostname, strlen(hostname)) < 0) die(errno, "sethostname: %s", strerror(errno));
 
-  if (jnum(spec, "tty", 0)) setup_tty(spec);
+  exec_in_container(spec, oldmask, 1);
+}
+
+/*
+ * docker exec: enter the namespaces of a running container's init (fds opened and checked by main)
+ * and its cgroups, then the same credentials, filter and exec as a new container's init. Nothing is
+ * mounted. Not dumpable until exec, so no process of the container can ptrace this one or open
+ * /proc/<pid>/exe (the helper binary) while it still holds host privileges.
+ */
+enum { NS_IPC, NS_UTS, NS_NET, NS_CGROUP, NS_MNT, NS_PID, NS_COUNT };
+static const char *const ns_names[NS_COUNT] = {"ipc", "uts", "net", "cgroup", "mnt", "pid"};
+static const int ns_types[NS_COUNT] = {CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWCGROUP, CLONE_NEWNS, CLONE_NEWPID};
+
+static void join_container(json *spec, int *ns_fds, int *cgroup_fds, int ncgroups, sigset_t *oldmask) {
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die(errno, "set not dumpable: %s", strerror(errno));
+  for (int i = 0; i < ncgroups; i++) {
+    if (write(cgroup_fds[i], "0", 1) < 0) die(errno, "join cgroup %s: %s", jget(spec, "cgroupProcs")->items[i]->str, strerror(errno));
+    close(cgroup_fds[i]);
+  }
+  /* the mount namespace last: it also moves root and cwd into the container */
+  for (int i = 0; i < NS_PID; i++) {
+    if (setns(ns_fds[i], ns_types[i]) < 0) die(errno, "join the container's %s namespace: %s", ns_names[i], strerror(errno));
+    close(ns_fds[i]);
+  }
+  if (setsid() < 0) die(errno, "setsid: %s", strerror(errno));
+  exec_in_container(spec, oldmask, 0);
+}
+
+/* The part of the setup a new container and an exec share: terminal, limits, fds, cwd, filter,
+   credentials, exec. `new_container`: bind the pty to /dev/console (only a container's own init). */
+static void exec_in_container(json *spec, sigset_t *oldmask, int new_container) {
+  if (jnum(spec, "tty", 0)) setup_tty(spec, new_container);
 
   json *rl = jget(spec, "rlimits");
   for (int i = 0; i < jlen(rl); i++) {
@@ -697,6 +733,38 @@ int main(void) {
     status_line("error %d cannot open network namespace %s: %s\n", errno, netns, strerror(errno));
     return 125;
   }
+  /* exec into a running container: its init's namespaces, opened now and checked to belong to the
+     process that was meant (same start time), so a pid reused meanwhile is never entered */
+  int join_pid = (int)jnum(spec, "joinPid", 0);
+  int ns_fds[NS_COUNT];
+  if (join_pid > 0) {
+    for (int i = 0; i < NS_COUNT; i++) {
+      char path[64];
+      snprintf(path, sizeof path, "/proc/%d/ns/%s", join_pid, ns_names[i]);
+      if ((ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        status_line("error %d cannot open %s: %s\n", errno, path, strerror(errno));
+        return 125;
+      }
+    }
+    const char *want = jstr(spec, "joinStart");
+    char stat_path[64], stat[2048];
+    snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", join_pid);
+    int sfd0 = open(stat_path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = sfd0 < 0 ? -1 : read(sfd0, stat, sizeof stat - 1);
+    if (sfd0 >= 0) close(sfd0);
+    const char *start = NULL;
+    if (n > 0) {
+      stat[n] = 0;
+      /* field 22 (starttime): the 20th after the ")" that ends the command name */
+      char *p = strrchr(stat, ')');
+      for (int field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
+      if (p) start = p + 1;
+    }
+    if (!want || !start || strncmp(start, want, strlen(want)) != 0 || (start[strlen(want)] != ' ' && start[strlen(want)] != 0)) {
+      status_line("error %d the container's process %d is gone\n", ESRCH, join_pid);
+      return 125;
+    }
+  }
   json *cg = jget(spec, "cgroupProcs");
   int ncg = jlen(cg);
   int *cg_fds = calloc(ncg + 1, sizeof(int));
@@ -721,7 +789,14 @@ int main(void) {
 
   /* a closed stdout must not kill the supervisor (and, through pdeathsig, the container) */
   signal(SIGPIPE, SIG_IGN);
-  if (unshare(CLONE_NEWPID) < 0) {
+  if (join_pid > 0) {
+    /* the container's pid namespace, for the child forked next (this process stays outside) */
+    if (setns(ns_fds[NS_PID], CLONE_NEWPID) < 0) {
+      status_line("error %d join the container's pid namespace: %s\n", errno, strerror(errno));
+      return 125;
+    }
+    close(ns_fds[NS_PID]);
+  } else if (unshare(CLONE_NEWPID) < 0) {
     status_line("error %d unshare pid namespace: %s\n", errno, strerror(errno));
     return 125;
   }
@@ -734,10 +809,13 @@ int main(void) {
     close(sp[0]);
     sync_fd = sp[1];
     close(STATUS_FD);
-    container_init(spec, netns_fd, cg_fds, ncg, &old);
+    if (join_pid > 0) join_container(spec, ns_fds, cg_fds, ncg, &old);
+    else container_init(spec, netns_fd, cg_fds, ncg, &old);
     _exit(125);
   }
   close(sp[1]);
+  if (join_pid > 0)
+    for (int i = 0; i < NS_PID; i++) close(ns_fds[i]);
   if (netns_fd >= 0) close(netns_fd);
   for (int i = 0; i < ncg; i++) close(cg_fds[i]);
 

@@ -132,6 +132,9 @@ export interface HelperSpec {
   env: string[];
   /** The container's PATH, for looking up a bare command name after pivot_root. */
   path: string;
+  /** Exec into the container whose init is this pid (with this start time); null: a new container. */
+  joinPid: number | null;
+  joinStart: string | null;
 }
 
 function isBind(m: MountSpec): boolean {
@@ -170,6 +173,20 @@ function deferReadonlyParents(ops: HelperMountOp[]): void {
   }
 }
 
+/** What a new container's root gets after its mounts: devices, /dev links, read-only and masked paths. */
+function addContainerSetup(spec: LaunchSpec, ops: HelperMountOp[]): void {
+  deferReadonlyParents(ops);
+  for (const device of DEFAULT_DEVICES) {
+    ops.push({ op: "mknod", target: device.path, mode: 0o666, major: device.major, minor: device.minor });
+  }
+  for (const [link, target] of DEFAULT_DEV_SYMLINKS)
+    ops.push({ op: "symlink", source: target, target: link });
+  // read-only paths before masked ones, in runc's order, so both list the same mounts in the same order
+  for (const path of spec.readonlyPaths) ops.push({ op: "readonly", target: path });
+  for (const path of spec.maskedPaths) ops.push({ op: "mask", target: path });
+  if (spec.readonlyRootfs) ops.push({ op: "remount-ro", target: "/" });
+}
+
 /**
  * Turns a LaunchSpec into the helper's program: the spec's mounts in order, then the default
  * devices and /dev symlinks (created, as runc does, after the mounts), then read-only and masked
@@ -180,7 +197,15 @@ export function toHelperSpec(spec: LaunchSpec): HelperSpec {
   if (!spec.cwd.startsWith("/")) throw new LaunchError("INVALID_SPEC", `cwd '${spec.cwd}' must be absolute`);
   const bindSources: HelperSpec["bindSources"] = [];
   const ops: HelperMountOp[] = [];
-  for (const m of spec.mounts) {
+  if (spec.join !== undefined) {
+    if (!Number.isInteger(spec.join.pid) || spec.join.pid <= 0 || !/^[0-9]+$/.test(spec.join.start)) {
+      throw new LaunchError(
+        "INVALID_SPEC",
+        `join needs a pid and its start time, got ${JSON.stringify(spec.join)}`,
+      );
+    }
+  }
+  for (const m of spec.join === undefined ? spec.mounts : []) {
     const { flags, data } = parseMountOptions(m.options);
     if (isBind(m)) {
       if (!m.source.startsWith("/")) {
@@ -201,25 +226,17 @@ export function toHelperSpec(spec: LaunchSpec): HelperSpec {
       ops.push({ op: "mount", source: m.source, target: m.destination, fstype: m.type, flags, data });
     }
   }
-  deferReadonlyParents(ops);
-  for (const device of DEFAULT_DEVICES) {
-    ops.push({ op: "mknod", target: device.path, mode: 0o666, major: device.major, minor: device.minor });
-  }
-  for (const [link, target] of DEFAULT_DEV_SYMLINKS)
-    ops.push({ op: "symlink", source: target, target: link });
-  // read-only paths before masked ones, in runc's order, so both list the same mounts in the same order
-  for (const path of spec.readonlyPaths) ops.push({ op: "readonly", target: path });
-  for (const path of spec.maskedPaths) ops.push({ op: "mask", target: path });
-  if (spec.readonlyRootfs) ops.push({ op: "remount-ro", target: "/" });
+  if (spec.join === undefined) addContainerSetup(spec, ops);
 
   const pathEntry = spec.env.find((e) => e.startsWith("PATH="));
   return {
     rootfs: spec.rootfs,
-    rootfsOverlay: spec.rootfsOverlay
-      ? { data: spec.rootfsOverlay.options.join(","), cwd: spec.rootfsOverlay.cwd ?? null }
-      : null,
+    rootfsOverlay:
+      spec.rootfsOverlay && spec.join === undefined
+        ? { data: spec.rootfsOverlay.options.join(","), cwd: spec.rootfsOverlay.cwd ?? null }
+        : null,
     hostname: spec.hostname,
-    netns: spec.netns ?? null,
+    netns: spec.join === undefined ? (spec.netns ?? null) : null,
     cgroupProcs: [...spec.cgroupProcs],
     bindSources,
     mounts: ops,
@@ -248,5 +265,7 @@ export function toHelperSpec(spec: LaunchSpec): HelperSpec {
     args: [...spec.args],
     env: [...spec.env],
     path: pathEntry ? pathEntry.slice("PATH=".length) : "",
+    joinPid: spec.join?.pid ?? null,
+    joinStart: spec.join?.start ?? null,
   };
 }

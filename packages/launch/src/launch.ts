@@ -260,6 +260,12 @@ async function launchRuntime(
   options: LaunchOptions,
   runtime: "crun" | "runc",
 ): Promise<LaunchedProcess> {
+  if (spec.join) {
+    throw new LaunchError(
+      "UNSUPPORTED_OPTION",
+      `join (exec into a running container) is for the builtin runtime; ${runtime} has its own '${runtime} exec'`,
+    );
+  }
   if (spec.rootfsOverlay) {
     throw new LaunchError(
       "UNSUPPORTED_OPTION",

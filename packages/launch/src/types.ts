@@ -77,4 +77,12 @@ export interface LaunchSpec {
   mounts: MountSpec[];
   maskedPaths: string[];
   readonlyPaths: string[];
+  /**
+   * `docker exec`: enter the namespaces (pid, mount, uts, ipc, network, cgroup) of this running
+   * process — a container's init, identified by pid and start time (`/proc/<pid>/stat` field 22) so a
+   * reused pid is refused — instead of creating new ones. Nothing is mounted: `rootfs`,
+   * `rootfsOverlay`, `mounts`, `maskedPaths`, `readonlyPaths`, `readonlyRootfs`, `hostname` and
+   * `netns` are not used; `cgroupProcs` should name the container's cgroups. Builtin runtime only.
+   */
+  join?: { pid: number; start: string };
 }

@@ -368,6 +368,46 @@ describePrivileged(
       expect(unconfined.stdout).not.toContain(`${newer}=38\n`);
     });
 
+    it("join (exec): enters a running container's namespaces with its credentials and filter", async () => {
+      const { proc, output, done } = await start(sh("echo ready; sleep 30"));
+      try {
+        await waitForOutput(output, "ready", proc);
+        const stat = readFileSync(`/proc/${proc.pid}/stat`, "utf8");
+        const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] as string;
+        const script = [
+          "hostname",
+          "echo pid=$$",
+          "tr '\\0' ' ' < /proc/1/cmdline; echo",
+          "for n in pid mnt net; do readlink /proc/self/ns/$n; done",
+          "grep -E '^(Seccomp|CapEff|NoNewPrivs):' /proc/self/status",
+          "ls -d /work",
+          "exit 3",
+        ].join("; ");
+        // built as for any container (hostname and mounts are the new container's, and not used)
+        const exec = { ...sh(script, { hostname: "not-used" }), join: { pid: proc.pid, start } };
+        const r = await run(exec);
+        expect(r.exitCode, r.stderr).toBe(3);
+        const lines = r.stdout.trim().split("\n");
+        expect(lines[0]).toBe("strata-box");
+        expect(lines[1]).not.toBe("pid=1");
+        expect(lines[2]).toBe("sleep 30 "); // sh execs its last command: PID 1 is sleep
+        const ns = ["pid", "mnt", "net"].map((n) => readlinkSync(`/proc/${proc.pid}/ns/${n}`));
+        expect(lines.slice(3, 6)).toEqual(ns);
+        const initStatus = readFileSync(`/proc/${proc.pid}/status`, "utf8");
+        const capEff = /^CapEff:\s+(\S+)$/m.exec(initStatus)?.[1];
+        expect(r.stdout).toMatch(/^Seccomp:\s+2$/m);
+        expect(r.stdout).toContain(`CapEff:\t${capEff}`);
+        expect(r.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
+        expect(lines.at(-1)).toBe("/work");
+        // a start time that is not the process's (a reused pid) is refused before anything runs
+        const stale = { ...exec, join: { pid: proc.pid, start: String(Number(start) + 1) } };
+        await expect(launch(stale, { stdio: "pipe" })).rejects.toBeInstanceOf(LaunchError);
+      } finally {
+        proc.kill("SIGKILL");
+        await done;
+      }
+    });
+
     it("cannot write the host binary behind /proc/1/exe (CVE-2019-5736)", async () => {
       const r = await run(
         sh("readlink /proc/1/exe; echo x >> /proc/1/exe 2>/dev/null && echo wrote || echo refused"),
