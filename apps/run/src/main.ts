@@ -15,6 +15,7 @@ import { addExplainOptions, type ExplainFlags, splitTraceEquals } from "./explai
 
 const commands = {
   containers: () => import("./commands/containers.js"),
+  exec: () => import("./commands/exec.js"),
   images: () => import("./commands/images.js"),
   info: () => import("./commands/info.js"),
   inspect: () => import("./commands/inspect.js"),
@@ -399,6 +400,38 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
       const { eachContainer } = await commands.containers();
       const ok = await eachContainer(refs, stop, out, (e) => reportError(e, err));
       if (!ok) exitCode = ExitCode.FAILURE;
+    });
+
+  program
+    .command("exec")
+    .description("Run a command in a running container (its namespaces, cgroups, user and environment)")
+    .argument("<container>", "name, ID or unique ID prefix")
+    .argument("<command...>", "command and arguments")
+    .option("-i, --interactive", "keep STDIN open")
+    .option("-t, --tty", "allocate a pseudo-TTY")
+    .option(
+      "-e, --env <KEY=VALUE>",
+      "set an environment variable (repeatable; KEY alone copies the host's)",
+      collect,
+    )
+    .option("-u, --user <user>", "name|uid[:group|gid] (default: the container's user)")
+    .option("-w, --workdir <dir>", "working directory (default: the container's)")
+    .passThroughOptions()
+    .addHelpText(
+      "after",
+      `
+Examples:
+  strata exec web ps
+  strata exec -it web sh
+  strata exec -u nobody -w /tmp -e DEBUG=1 web env
+
+Exit status: the command's (128+N when signal N killed it); 126 when it cannot be invoked; 127 when it
+is not found; 1 when strata failed (e.g. the container is not running).`,
+    )
+    .action(async (container: string, command: string[], flags: import("./commands/exec.js").ExecFlags) => {
+      const { runtime } = await opened();
+      const { execCommand } = await commands.exec();
+      exitCode = await execCommand(runtime, container, command, flags, (e) => reportError(e, err));
     });
 
   program

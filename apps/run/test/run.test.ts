@@ -573,6 +573,70 @@ describePrivileged(
       expect((await cli("rm", "trapper", "killme")).code).toBe(0);
     }, 30_000);
 
+    it("exec runs a command in a running container: its namespaces, env and user; -e, -u, -w; exit codes", async () => {
+      const d = await cli(
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "execbox",
+        "--hostname",
+        "execbox-h",
+        "-e",
+        "FROM_RUN=1",
+        image,
+        "sleep",
+        "100",
+      );
+      expect(d.code, d.stderr).toBe(0);
+      const r = await cli(
+        "exec",
+        "execbox",
+        "sh",
+        "-c",
+        "hostname; echo $FROM_RUN; tr '\\0' ' ' < /proc/1/cmdline; echo; id -u; pwd; exit 5",
+      );
+      expect(r.code, r.stderr).toBe(5);
+      expect(r.stdout).toBe("execbox-h\n1\nsleep 100 \n0\n/\n");
+      const flags = await cli(
+        "exec",
+        "-e",
+        "X=2",
+        "-u",
+        "65534",
+        "-w",
+        "/etc",
+        "execbox",
+        "sh",
+        "-c",
+        "echo $X; id -u; pwd",
+      );
+      expect(flags.stdout, flags.stderr).toBe("2\n65534\n/etc\n");
+      const ps = await cli("exec", "execbox", "ps", "-o", "pid,comm");
+      expect(ps.stdout).toMatch(/^\s*1 sleep$/m);
+      // -t: a pty of its own (the container's /dev/console is left alone); -i: stdin reaches it
+      const command = [process.execPath, BIN, "--root", path.join(dir, "root"), "exec", "-t", "execbox"];
+      const quoted = [...command, "sh", "-c", "'tty; echo tty-ok'"].join(" ");
+      const pty = execFileSync("script", ["-qec", quoted, "/dev/null"], { env, encoding: "utf8" });
+      expect(pty).toMatch(/\/dev\/pts\/\d+/);
+      expect(pty).toContain("tty-ok");
+      const child = start(["exec", "-i", "execbox", "sh", "-c", "cat; echo end"], "pipe");
+      const piped = collect(child);
+      child.stdin?.end("from-stdin\n");
+      expect((await piped).stdout).toBe("from-stdin\nend\n");
+      const missing = await cli("exec", "execbox", "no-such-command");
+      expect(missing.code).toBe(127);
+      expect(missing.stderr).toContain("(COMMAND_NOT_FOUND)");
+      expect((await cli("rm", "-f", "execbox")).code).toBe(0);
+      const done = await cli("run", "--network", "none", "--name", "execdone", image, "true");
+      expect(done.code).toBe(0);
+      const notRunning = await cli("exec", "execdone", "true");
+      expect(notRunning.code).toBe(1);
+      expect(notRunning.stderr).toContain("(CONTAINER_NOT_RUNNING)");
+      expect((await cli("rm", "execdone")).code).toBe(0);
+    }, 30_000);
+
     it("run -d, ps, stop, ps -a, rm", async () => {
       const d = await cli("run", "-d", "--name", "sleeper", image, "sleep", "100");
       expect(d.stderr).toBe("");

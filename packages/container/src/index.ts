@@ -7,6 +7,7 @@ export {
   type EtcOptions,
   writeEtcFiles,
 } from "./etc-files.js";
+export { type ExecOptions, type ExecTemplate, execSpecOf, execTemplateOf } from "./exec.js";
 export {
   type Explain,
   type ExplainedStep,

@@ -52,6 +52,7 @@ import {
   hostHostname,
   writeEtcFiles,
 } from "./etc-files.js";
+import { type ExecOptions, type ExecTemplate, execSpecOf, execTemplateOf } from "./exec.js";
 import {
   cgroupCommands,
   dryRunBridgeEffects,
@@ -1052,6 +1053,10 @@ export class ContainerRuntime {
         resolvConfFile: (etc as EtcFiles).resolvConf,
       });
       state.args = spec.args;
+      // what `exec` starts its processes with (the builtin runtime only: crun and runc have their own)
+      if (runtime === "builtin") {
+        await writeFile(join(dir, "exec.json"), JSON.stringify(execTemplateOf(spec)), { mode: 0o600 });
+      }
 
       return { state, dir, spec, group, runtime };
     } catch (error) {
@@ -1440,6 +1445,52 @@ export class ContainerRuntime {
       if (isAlive(pidRef)) await this.killAll(state);
     }
     return this.settle(state);
+  }
+
+  /**
+   * `exec`: run a process in a running container — its namespaces, cgroups, environment, user, working
+   * directory, capabilities and seccomp filter, as docker exec (builtin runtime). Resolves with the
+   * process's exit status (128+N when signal N killed it). CONTAINER_NOT_RUNNING when it is not running.
+   */
+  async exec(ref: string, options: ExecOptions): Promise<ExitStatus> {
+    const state = await this.resolve(ref);
+    if (!this.isRunning(state)) {
+      throw new ContainerError("CONTAINER_NOT_RUNNING", `container ${state.name} is not running`);
+    }
+    if (state.runtime !== "builtin") {
+      throw new ContainerError(
+        "INVALID_OPTION",
+        `exec needs the builtin runtime; container ${state.name} runs under ${state.runtime} (use '${state.runtime} exec strata-${state.id}')`,
+      );
+    }
+    let template: ExecTemplate;
+    try {
+      template = JSON.parse(
+        await readFile(join(this.states.dir(state.id), "exec.json"), "utf8"),
+      ) as ExecTemplate;
+    } catch (error) {
+      throw new ContainerError(
+        "STATE_CORRUPT",
+        `container ${state.name} has no readable exec.json (started by an older strata?): ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    const spec = execSpecOf(template, { pid: state.pid as number, start: state.pidStart as string }, options);
+    const launcher = this.options.launcher ?? launch;
+    const proc = await launcher(spec, {
+      stdio: options.stdio ?? "inherit",
+      forwardSignals: options.forwardSignals ?? false,
+      runtime: "builtin",
+      ...(this.options.helperPath ? { helperPath: this.options.helperPath } : {}),
+    });
+    options.onStart?.({
+      pid: proc.pid,
+      stdin: proc.stdin,
+      stdout: proc.stdout,
+      stderr: proc.stderr,
+      kill: (signal) => proc.kill(signal),
+    });
+    return proc.wait();
   }
 
   /**
