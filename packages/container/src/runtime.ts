@@ -127,6 +127,8 @@ interface Prepared {
   spec: LaunchSpec;
   group: CgroupGroup;
   runtime: "builtin" | "crun" | "runc";
+  /** `containers/<id>/exec.json` being written. */
+  execTemplate: Promise<void>;
 }
 
 interface ExecuteIo {
@@ -733,6 +735,7 @@ export class ContainerRuntime {
     const command = this.monitorCommand();
     const prepared = await this.prepare({ ...options, tty: false, interactive: false }, monitorAttaches);
     const { state, dir, spec, runtime } = prepared;
+    await prepared.execTemplate;
     // prepare() settles the command after its last write; the monitor and `ps` read it from disk
     await this.states.write(state);
     const record: DetachedLaunch = { spec, runtime, runtimeOptions: this.portableOptions() };
@@ -817,7 +820,8 @@ export class ContainerRuntime {
       throw error;
     }
     return this.execute(
-      { state, dir, spec: record.spec, group, runtime: record.runtime },
+      // exec.json was written by runDetached before the monitor started
+      { state, dir, spec: record.spec, group, runtime: record.runtime, execTemplate: Promise.resolve() },
       {
         stdio: "inherit",
         forwardSignals: true,
@@ -1053,12 +1057,15 @@ export class ContainerRuntime {
         resolvConfFile: (etc as EtcFiles).resolvConf,
       });
       state.args = spec.args;
-      // what `exec` starts its processes with (the builtin runtime only: crun and runc have their own)
-      if (runtime === "builtin") {
-        await writeFile(join(dir, "exec.json"), JSON.stringify(execTemplateOf(spec)), { mode: 0o600 });
-      }
+      // what `exec` starts its processes with (the builtin runtime only: crun and runc have their own);
+      // written while the container starts, awaited before it is recorded as running (exec needs that)
+      const execTemplate =
+        runtime === "builtin"
+          ? writeFile(join(dir, "exec.json"), JSON.stringify(execTemplateOf(spec)), { mode: 0o600 })
+          : Promise.resolve();
+      execTemplate.catch(() => undefined); // awaited later; a failure surfaces there
 
-      return { state, dir, spec, group, runtime };
+      return { state, dir, spec, group, runtime, execTemplate };
     } catch (error) {
       state.status = "exited";
       await this.teardown(state, { remove: true }).catch(() => undefined);
@@ -1114,6 +1121,7 @@ export class ContainerRuntime {
         kill: (signal) => launched.kill(signal),
       });
       if (runtime !== "builtin") await group.addProcess(proc.pid).catch(() => undefined);
+      await prepared.execTemplate;
       state.status = "running";
       state.pid = proc.pid;
       const start = processStartTime(proc.pid);
