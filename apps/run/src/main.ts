@@ -206,11 +206,56 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
 
   program
     .command("inspect")
-    .description("Show details of images as JSON")
-    .argument("<ref...>", "image reference or ID")
-    .addHelpText("after", "\nExamples:\n  strata inspect busybox\n  strata inspect 2d3e8b1c4b0a")
-    .action(async (refs: string[]) => {
-      out(await (await commands.inspect()).inspectCommand(await openStore(), refs));
+    .description("Show details of containers or images as JSON (a container first, as docker)")
+    .argument("<ref...>", "container name or ID, or image reference or ID")
+    .option("-f, --format <template>", "a Go-style template per object, e.g. '{{.State.Pid}}'")
+    .option("--type <type>", "container or image (default: whichever the name finds, container first)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  strata inspect busybox\n  strata inspect -f '{{.State.Pid}}' web\n  strata inspect -f '{{.NetworkSettings.IPAddress}}' web",
+    )
+    .action(async (refs: string[], opts: { format?: string; type?: string }) => {
+      if (opts.type !== undefined && opts.type !== "container" && opts.type !== "image") {
+        throw Object.assign(new Error(`--type must be container or image (got '${opts.type}')`), {
+          code: "USAGE",
+        });
+      }
+      const inspect = await commands.inspect();
+      const { containerInspectObject } = await import("./commands/inspect-container.js");
+      const objects: unknown[] = [];
+      for (const ref of refs) {
+        if (opts.type !== "image") {
+          // no container store to open (e.g. not root): only images can match
+          const runtime = await opened().then(
+            (o) => o.runtime,
+            (e: unknown) => {
+              if (opts.type === "container") throw e;
+              return undefined;
+            },
+          );
+          try {
+            if (runtime === undefined)
+              throw Object.assign(new Error("no containers"), { code: "CONTAINER_NOT_FOUND" });
+            const state = await runtime.inspect(ref);
+            const { isAlive } = await import("@strata/container");
+            const running =
+              state.status === "running" &&
+              state.pid !== undefined &&
+              state.pidStart !== undefined &&
+              isAlive({ pid: state.pid, start: state.pidStart });
+            objects.push(containerInspectObject(state, running));
+            continue;
+          } catch (e) {
+            const code = (e as { code?: string }).code;
+            // a name that is not a container's may be an image's; any other failure is reported
+            if (opts.type === "container" || (code !== "CONTAINER_NOT_FOUND" && code !== "INVALID_NAME"))
+              throw e;
+          }
+        }
+        const store = await openStore();
+        objects.push(inspect.inspectObject(store, await store.get(ref)));
+      }
+      out(inspect.render(objects, opts.format));
     });
 
   program

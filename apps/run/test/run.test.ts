@@ -1,7 +1,7 @@
 // `strata run|ps|stop|rm|gc|netns|network` through the real CLI, as root, against a local registry,
 // with its own bridge (strun0), subnet, cgroup parent, netns and veth prefixes so nothing shared is touched.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readlinkSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -635,6 +635,50 @@ describePrivileged(
       expect(notRunning.code).toBe(1);
       expect(notRunning.stderr).toContain("(CONTAINER_NOT_RUNNING)");
       expect((await cli("rm", "execdone")).code).toBe(0);
+    }, 30_000);
+
+    it("inspect shows a container as docker does; -f '{{.State.Pid}}' gives the pid nsenter needs", async () => {
+      const d = await cli("run", "-d", "--name", "inspected", image, "sleep", "100");
+      expect(d.code, d.stderr).toBe(0);
+      const id = d.stdout.trim();
+      const [obj] = JSON.parse((await cli("inspect", "inspected")).stdout) as {
+        Id: string;
+        Name: string;
+        State: { Running: boolean; Pid: number; Status: string };
+        Config: { Image: string; Cmd: string[] };
+        NetworkSettings: { IPAddress: string; Gateway: string };
+      }[];
+      expect(obj).toMatchObject({
+        Id: id,
+        Name: "/inspected",
+        State: { Running: true, Status: "running" },
+        Config: { Image: image, Cmd: ["sleep", "100"] },
+        NetworkSettings: { Gateway: "10.231.0.1" },
+      });
+      const pid = (await cli("inspect", "-f", "{{.State.Pid}}", "inspected")).stdout.trim();
+      expect(pid).toBe(String(obj?.State.Pid));
+      // the guide's step: the container's own network namespace, reached through its pid
+      expect(readlinkSync(`/proc/${pid}/ns/net`)).not.toBe(readlinkSync("/proc/self/ns/net"));
+      const ip = await cli(
+        "inspect",
+        "--format",
+        "ip={{.NetworkSettings.IPAddress}} {{json .Config.Cmd}}",
+        id,
+      );
+      expect(ip.stdout).toBe(`ip=${obj?.NetworkSettings.IPAddress} ["sleep","100"]\n`);
+      expect(obj?.NetworkSettings.IPAddress).toMatch(/^10\.231\.0\.\d+$/);
+      const img = JSON.parse((await cli("inspect", "--type", "image", image)).stdout) as {
+        RepoTags: string[];
+      }[];
+      expect(img[0]?.RepoTags).toContain(image);
+      const bad = await cli("inspect", "-f", "{{range .Args}}x{{end}}", "inspected");
+      expect(bad.code).not.toBe(0);
+      expect((await cli("stop", "-t", "0", "inspected")).code).toBe(0);
+      const stopped = (
+        await cli("inspect", "-f", "{{.State.Running}} {{.State.Pid}} {{.State.ExitCode}}", "inspected")
+      ).stdout;
+      expect(stopped).toBe("false 0 137\n");
+      expect((await cli("rm", "inspected")).code).toBe(0);
     }, 30_000);
 
     it("run -d, ps, stop, ps -a, rm", async () => {

@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { ImageDetails, ImageStore } from "@strata/image-store";
+import { renderFormat } from "./inspect-container.js";
 
 /** The `docker image inspect` object for one image (same keys, same order). */
 export function inspectObject(store: ImageStore, image: ImageDetails): Record<string, unknown> {
@@ -59,7 +60,11 @@ export function inspectObject(store: ImageStore, image: ImageDetails): Record<st
 
 /** `strata inspect REF|ID...`: a JSON array, 4-space indented like docker. */
 export async function inspectCommand(store: ImageStore, refs: string[]): Promise<string> {
-  const out: Record<string, unknown>[] = [];
-  for (const ref of refs) out.push(inspectObject(store, await store.get(ref)));
-  return `${JSON.stringify(out, null, 4)}\n`;
+  return render(await Promise.all(refs.map(async (ref) => inspectObject(store, await store.get(ref)))));
+}
+
+/** The objects as docker prints them: a JSON array, or one `--format` line per object. */
+export function render(objects: unknown[], format?: string): string {
+  if (format === undefined || format === "json") return `${JSON.stringify(objects, null, 4)}\n`;
+  return objects.map((o) => `${renderFormat(format, o)}\n`).join("");
 }
