@@ -154,6 +154,23 @@ function checkUint(value: number, what: string): number {
 const under = (path: string, dir: string) => path.startsWith(dir.endsWith("/") ? dir : `${dir}/`);
 
 /**
+ * A cgroup v1 hierarchy of several controllers (`…/cpu,cpuacct`) is also reachable by each controller's
+ * name (`cpu -> cpu,cpuacct`, `cpuacct -> cpu,cpuacct`), as runc and Docker show it: programs read
+ * `/sys/fs/cgroup/cpu/cpu.cfs_quota_us` (JVMs, Go's automaxprocs).
+ */
+function cgroupV1Links(m: MountSpec): HelperMountOp[] {
+  if (m.type !== "cgroup") return [];
+  const slash = m.destination.lastIndexOf("/");
+  const dir = m.destination.slice(0, slash);
+  const name = m.destination.slice(slash + 1);
+  if (!name.includes(",")) return [];
+  return name
+    .split(",")
+    .filter((controller) => controller !== "" && !controller.startsWith("name="))
+    .map((controller) => ({ op: "symlink" as const, source: name, target: `${dir}/${controller}` }));
+}
+
+/**
  * A read-only mount with mounts beneath it (a tmpfs holding cgroup hierarchies, as on cgroup v1) must stay
  * writable until their mount points exist: it is mounted read-write and remounted read-only after the
  * last mount beneath it, as runc does.
@@ -165,7 +182,7 @@ function deferReadonlyParents(ops: HelperMountOp[]): void {
     let last = -1;
     for (let j = i + 1; j < ops.length; j++) {
       const o = ops[j] as HelperMountOp;
-      if ((o.op === "mount" || o.op === "bind") && under(o.target, op.target)) last = j;
+      if ((o.op === "mount" || o.op === "bind" || o.op === "symlink") && under(o.target, op.target)) last = j;
     }
     if (last < 0) continue;
     op.flags &= ~MS.RDONLY;
@@ -224,6 +241,7 @@ export function toHelperSpec(spec: LaunchSpec): HelperSpec {
       });
     } else {
       ops.push({ op: "mount", source: m.source, target: m.destination, fstype: m.type, flags, data });
+      ops.push(...cgroupV1Links(m));
     }
   }
   if (spec.join === undefined) addContainerSetup(spec, ops);

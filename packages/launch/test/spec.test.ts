@@ -322,12 +322,23 @@ describe("toHelperSpec: read-only mounts with mounts beneath them", () => {
               source: "tmpfs",
               options: ["ro", "nosuid", "mode=755"],
             },
+            {
+              destination: "/sys/fs/cgroup/cpu,cpuacct",
+              type: "cgroup",
+              source: "cgroup",
+              options: ["ro", "cpu", "cpuacct"],
+            },
             { destination: "/sys/fs/cgroup/pids", type: "cgroup", source: "cgroup", options: ["ro", "pids"] },
           ],
         },
       );
       const ops = toHelperSpec(spec).mounts;
       const at = (target: string, op: string) => ops.findIndex((o) => o.target === target && o.op === op);
+      // a hierarchy of several controllers is reachable by each controller's name, as runc shows it
+      expect(ops[at("/sys/fs/cgroup/cpu", "symlink")]).toMatchObject({ source: "cpu,cpuacct" });
+      expect(ops[at("/sys/fs/cgroup/cpuacct", "symlink")]).toMatchObject({ source: "cpu,cpuacct" });
+      expect(at("/sys/fs/cgroup/cpu", "symlink")).toBe(at("/sys/fs/cgroup/cpu,cpuacct", "mount") + 1);
+      expect(at("/sys/fs/cgroup/pids", "symlink")).toBe(-1);
       const tmpfs = ops[at("/sys/fs/cgroup", "mount")] as { flags: number };
       const sys = ops[at("/sys", "mount")] as { flags: number };
       expect(tmpfs.flags & MS.RDONLY).toBe(0);
