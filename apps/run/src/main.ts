@@ -480,6 +480,53 @@ is not found; 1 when strata failed (e.g. the container is not running).`,
     });
 
   program
+    .command("wait")
+    .description("Wait until containers stop, then print their exit codes")
+    .argument("<container...>", "name, ID or unique ID prefix")
+    .addHelpText("after", "\nExamples:\n  strata wait web")
+    .action(async (refs: string[]) => {
+      const { runtime } = await opened();
+      let failed = false;
+      for (const ref of refs) {
+        try {
+          out(`${await runtime.wait(ref, { signal: interrupt.signal })}\n`);
+        } catch (e) {
+          failed = true;
+          reportError(e, err);
+        }
+      }
+      if (failed) exitCode = ExitCode.FAILURE;
+    });
+
+  program
+    .command("top")
+    .description("List a running container's processes (host pids)")
+    .argument("<container>", "name, ID or unique ID prefix")
+    .addHelpText("after", "\nExamples:\n  strata top web")
+    .action(async (ref: string) => {
+      const { runtime } = await opened();
+      const processes = await runtime.top(ref);
+      const { table } = await import("./format.js");
+      const time = (s: number) => {
+        const t = Math.floor(s);
+        const pad = (n: number) => String(n).padStart(2, "0");
+        return `${pad(Math.floor(t / 3600))}:${pad(Math.floor(t / 60) % 60)}:${pad(t % 60)}`;
+      };
+      out(
+        table([
+          ["UID", "PID", "PPID", "TIME", "CMD"],
+          ...processes.map((p) => [
+            String(p.uid),
+            String(p.pid),
+            String(p.ppid),
+            time(p.cpuSeconds),
+            p.command,
+          ]),
+        ]),
+      );
+    });
+
+  program
     .command("kill")
     .description("Send a signal (default KILL) to running containers' main process")
     .argument("<container...>", "name, ID or unique ID prefix")

@@ -681,6 +681,40 @@ describePrivileged(
       expect((await cli("rm", "inspected")).code).toBe(0);
     }, 30_000);
 
+    it("top lists the container's processes by host pid; wait prints the exit code once it stops", async () => {
+      const d = await cli(
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "topped",
+        image,
+        "sh",
+        "-c",
+        "sleep 2 & sleep 1; exit 4",
+      );
+      expect(d.code, d.stderr).toBe(0);
+      const top = await cli("top", "topped");
+      expect(top.code, top.stderr).toBe(0);
+      const lines = top.stdout.trim().split("\n");
+      expect(lines[0]).toMatch(/^UID\s+PID\s+PPID\s+TIME\s+CMD$/);
+      const rows = lines.slice(1).map((l) => l.trim().split(/\s+/));
+      expect(rows.map((r) => r.slice(4).join(" "))).toEqual(
+        expect.arrayContaining(["sh -c sleep 2 & sleep 1; exit 4", "sleep 2", "sleep 1"]),
+      );
+      // host pids: each is a live process in this container's pid namespace
+      const init = rows.find((r) => r[4] === "sh")?.[1] as string;
+      expect(readlinkSync(`/proc/${init}/ns/pid`)).not.toBe(readlinkSync("/proc/self/ns/pid"));
+      const waited = await cli("wait", "topped");
+      expect(waited.code, waited.stderr).toBe(0);
+      expect(waited.stdout).toBe("4\n");
+      const notRunning = await cli("top", "topped");
+      expect(notRunning.code).toBe(1);
+      expect(notRunning.stderr).toContain("(CONTAINER_NOT_RUNNING)");
+      expect((await cli("rm", "topped")).code).toBe(0);
+    }, 30_000);
+
     it("run -d, ps, stop, ps -a, rm", async () => {
       const d = await cli("run", "-d", "--name", "sleeper", image, "sleep", "100");
       expect(d.stderr).toBe("");

@@ -107,6 +107,7 @@ import {
   readEnvFile,
 } from "./parse.js";
 import { ensureLayeredPlaceholders, ensurePlaceholders, missingPlaceholders } from "./placeholders.js";
+import { type ContainerProcess, processInfo } from "./processes.js";
 import { type ContainerState, StateDir } from "./state.js";
 
 /** `containers/<id>/launch.json`: what the monitor of a detached container launches. */
@@ -1499,6 +1500,44 @@ export class ContainerRuntime {
       kill: (signal) => proc.kill(signal),
     });
     return proc.wait();
+  }
+
+  /**
+   * `wait`: resolves with the container's exit code once it has stopped (at once when it has).
+   * CONTAINER_NOT_FOUND when it is removed before an exit code was seen (a `--rm` container that ended).
+   */
+  async wait(ref: string, options: { pollMs?: number; signal?: AbortSignal } = {}): Promise<number> {
+    const { id } = await this.resolve(ref);
+    for (;;) {
+      const state = await this.states.read(id).catch(() => undefined);
+      if (state === undefined) {
+        throw new ContainerError(
+          "CONTAINER_NOT_FOUND",
+          `container ${id.slice(0, 12)} was removed when it ended (run --rm): its exit code is gone`,
+        );
+      }
+      if (!this.isRunning(state) && state.status !== "created") return state.exitCode ?? 0;
+      if (options.signal?.aborted) throw options.signal.reason;
+      await sleep(options.pollMs ?? 100);
+    }
+  }
+
+  /**
+   * `top`: the container's processes (every pid of its cgroup), with host pids, as docker top lists them.
+   * CONTAINER_NOT_RUNNING when it is not running.
+   */
+  async top(ref: string): Promise<ContainerProcess[]> {
+    const state = await this.resolve(ref);
+    if (!this.isRunning(state)) {
+      throw new ContainerError("CONTAINER_NOT_RUNNING", `container ${state.name} is not running`);
+    }
+    const group = await (await this.cgroups()).open(state.id);
+    const out: ContainerProcess[] = [];
+    for (const pid of (await group.pids()).sort((a, b) => a - b)) {
+      const info = await processInfo(pid);
+      if (info) out.push(info);
+    }
+    return out;
   }
 
   /**

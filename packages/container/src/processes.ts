@@ -1,0 +1,46 @@
+import { readFile } from "node:fs/promises";
+
+/** One process of a container, as `strata top` lists it (host view, like docker top). */
+export interface ContainerProcess {
+  pid: number;
+  ppid: number;
+  /** Real uid. */
+  uid: number;
+  /** CPU time (user + system), seconds. */
+  cpuSeconds: number;
+  /** The command line (the name in brackets when it has none, as ps shows kernel threads). */
+  command: string;
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** What /proc says about `pid`; undefined when it is gone. */
+export async function processInfo(pid: number): Promise<ContainerProcess | undefined> {
+  try {
+    const [stat, status, cmdline] = await Promise.all([
+      readFile(`/proc/${pid}/stat`, "utf8"),
+      readFile(`/proc/${pid}/status`, "utf8"),
+      readFile(`/proc/${pid}/cmdline`),
+    ]);
+    const close = stat.lastIndexOf(")");
+    const name = stat.slice(stat.indexOf("(") + 1, close);
+    // fields after the name: state ppid … utime (14th field overall) stime (15th)
+    const fields = stat.slice(close + 2).split(" ");
+    const ppid = Number(fields[1]);
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? "0");
+    const args = cmdline
+      .toString("utf8")
+      .split("\0")
+      .filter((a, i, all) => a !== "" || i < all.length - 1);
+    return {
+      pid,
+      ppid,
+      uid,
+      cpuSeconds: ticks / TICKS_PER_SECOND,
+      command: args.length > 0 ? args.join(" ") : `[${name}]`,
+    };
+  } catch {
+    return undefined;
+  }
+}
