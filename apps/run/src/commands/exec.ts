@@ -1,5 +1,6 @@
 import type { ContainerRuntime, ExecOptions } from "@strata/container";
-import { EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND } from "./run.js";
+import { holdSignals } from "../held-signals.js";
+import { EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, envFlags } from "./run.js";
 
 export interface ExecFlags {
   interactive?: boolean;
@@ -9,14 +10,10 @@ export interface ExecFlags {
   workdir?: string;
 }
 
-/** What `strata exec` passes on to the process (as `run` does for a container). */
-const HELD_SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
-
 /** `docker exec` flags as ExecOptions (`-e KEY` alone copies this process's value, as docker does). */
 export function execOptionsOf(command: string[], flags: ExecFlags): ExecOptions {
   const options: ExecOptions = { args: command };
-  if (flags.env?.length)
-    options.env = flags.env.map((e) => (e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`));
+  if (flags.env?.length) options.env = envFlags(flags.env);
   if (flags.user !== undefined) options.user = flags.user;
   if (flags.workdir !== undefined) options.workdir = flags.workdir;
   if (flags.tty) options.tty = true;
@@ -36,22 +33,13 @@ export async function execCommand(
   report: (error: unknown) => void,
 ): Promise<number> {
   const options = execOptionsOf(command, flags);
-  // a signal arriving before the process runs is held and delivered on start
-  const pending: NodeJS.Signals[] = [];
-  let started = false;
-  const hold = (signal: NodeJS.Signals) => {
-    if (!started) pending.push(signal);
-  };
-  for (const signal of HELD_SIGNALS) process.on(signal, hold);
+  const signals = holdSignals();
   try {
     const status = await runtime.exec(container, {
       ...options,
       stdio: "inherit",
       forwardSignals: true,
-      onStart: (p) => {
-        started = true;
-        for (const signal of pending.splice(0)) p.kill(signal);
-      },
+      onStart: (p) => signals.started(p),
     });
     return status.exitCode;
   } catch (error) {
@@ -62,6 +50,6 @@ export async function execCommand(
     }
     throw error;
   } finally {
-    for (const signal of HELD_SIGNALS) process.off(signal, hold);
+    signals.release();
   }
 }

@@ -3,6 +3,7 @@ import { parseNetworkMode, parsePublish } from "@strata/network";
 import { type Opened, openAll, type Settings } from "../context.js";
 import { UsageError } from "../errors.js";
 import { type ExplainFlags, explainer, observed } from "../explain.js";
+import { holdSignals } from "../held-signals.js";
 import type { pullCommand } from "./pull.js";
 
 /** `strata run` flags as commander hands them over. */
@@ -70,14 +71,18 @@ function networkMode(value: string): string {
   return mode.kind === "ns" ? `ns:${mode.name}` : mode.kind;
 }
 
+/** `-e KEY=VALUE`, or `-e KEY` alone: this process's value of KEY (as docker). */
+export function envFlags(entries: readonly string[]): string[] {
+  return entries.map((e) => (e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`));
+}
+
 /** Translates flags into RunOptions; every check that needs no kernel happens here. */
 export function runOptionsOf(image: string, command: string[], flags: RunFlags): RunOptions {
   const options: RunOptions = { image };
   if (command.length > 0) options.args = command;
   if (flags.name !== undefined) options.name = flags.name;
   if (flags.entrypoint !== undefined) options.entrypoint = flags.entrypoint === "" ? [] : [flags.entrypoint];
-  if (flags.env?.length)
-    options.env = flags.env.map((e) => (e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`));
+  if (flags.env?.length) options.env = envFlags(flags.env);
   if (flags.envFile?.length) options.envFiles = flags.envFile;
   if (flags.workdir !== undefined) options.workdir = flags.workdir;
   if (flags.user !== undefined) options.user = flags.user;
@@ -172,32 +177,19 @@ export async function runCommand(
     x.finish(); // the monitor process runs the steps: only a pull is explained/timed here
     return 0;
   }
-  // @strata/launch forwards signals once it has seen PID 1 start; one arriving earlier (during the pull
-  // or setup, or while that news is still in flight) is held here and delivered on start.
-  const pending: NodeJS.Signals[] = [];
-  let started = false;
-  const hold = (signal: NodeJS.Signals) => {
-    if (!started) pending.push(signal);
-  };
-  for (const signal of HELD_SIGNALS) process.on(signal, hold);
+  const signals = holdSignals();
   try {
     const result = await opened.runtime.run({
       ...options,
       ...observed(x),
       stdio: "inherit",
       forwardSignals: true,
-      onStart: (container) => {
-        started = true;
-        for (const signal of pending.splice(0)) container.kill(signal);
-      },
+      onStart: (container) => signals.started(container),
     });
     if (result.oomKilled) io.stderr(`strata: container ${result.name} was OOM-killed (memory limit)\n`);
     x.finish();
     return result.exitCode;
   } finally {
-    for (const signal of HELD_SIGNALS) process.off(signal, hold);
+    signals.release();
   }
 }
-
-/** What `strata run` passes on to the container (launch's list; SIGINT also aborts a pull). */
-const HELD_SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
