@@ -177,3 +177,22 @@ export function getXattr(path: string, name: string): Buffer | undefined {
     return undefined;
   }
 }
+
+/**
+ * Everything two unpacks of one layer must agree on: ctimes differ between runs (so no fingerprint),
+ * and so do the mtimes of the implicit directories and whiteout nodes a layer creates. Files named in
+ * `capsOf` also show their security.capability (one getfattr each: keep the list short).
+ */
+export function snapshot(root: string, capsOf: (rel: string) => boolean = () => false): string[] {
+  const out: string[] = [];
+  const walk = (p: string, rel: string) => {
+    const st = lstatSync(p, { bigint: true });
+    const body = st.isSymbolicLink() ? readlinkSync(p) : st.isFile() ? sha256(readFileSync(p)) : "";
+    const mtime = st.isDirectory() || st.isCharacterDevice() ? "" : st.mtimeNs;
+    const cap = st.isFile() && capsOf(rel) ? (getXattr(p, "security.capability")?.toString("hex") ?? "") : "";
+    out.push(`${rel} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${mtime} ${st.nlink} ${body} ${cap}`);
+    if (st.isDirectory()) for (const name of readdirSync(p).sort()) walk(join(p, name), `${rel}/${name}`);
+  };
+  walk(root, ".");
+  return out;
+}

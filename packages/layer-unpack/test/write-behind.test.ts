@@ -6,7 +6,6 @@ import {
   lstatSync,
   mkdirSync,
   readdirSync,
-  readFileSync,
   readlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -23,33 +22,20 @@ import {
   compress,
   type Entry,
   fingerprint,
-  getXattr,
   MEDIA,
   removeTree,
   sha256,
+  snapshot as snapshotOf,
   tempRoot,
 } from "./helpers.js";
+
+const snapshot = (root: string) => snapshotOf(root, (rel) => rel.endsWith("/ping"));
+
 import { CAP, layer1, layer2 } from "./layers.js";
 
 // Big layers have their file data written by a second thread (write-behind.ts) while this one parses
 // and creates files; "always" takes that path from the first byte. Every case compares it with the
 // same layer unpacked entirely on this thread ("never").
-
-/** Everything two unpacks of one layer must agree on (ctimes and implicit directories' mtimes differ). */
-function snapshot(root: string): string[] {
-  const out: string[] = [];
-  const walk = (p: string, rel: string) => {
-    const st = lstatSync(p, { bigint: true });
-    const body = st.isSymbolicLink() ? readlinkSync(p) : st.isFile() ? sha256(readFileSync(p)) : "";
-    // Whiteouts (char 0/0) are made when unpacked; implicit directories too.
-    const mtime = st.isDirectory() || st.isCharacterDevice() ? "" : st.mtimeNs;
-    const cap = rel.endsWith("/ping") ? (getXattr(p, "security.capability")?.toString("hex") ?? "") : "";
-    out.push(`${rel} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${mtime} ${st.nlink} ${body} ${cap}`);
-    if (st.isDirectory()) for (const name of readdirSync(p).sort()) walk(join(p, name), `${rel}/${name}`);
-  };
-  walk(root, ".");
-  return out;
-}
 
 /** This process's open fds on files under `dir` (worker threads open fds of their own: not counted). */
 function filesOpenUnder(dir: string): string[] {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describePrivileged } from "@strata/testkit";
@@ -13,6 +13,7 @@ import {
   MEDIA,
   removeTree,
   sha256,
+  snapshot,
   tempRoot,
   zstdSync,
 } from "./helpers.js";
@@ -21,23 +22,6 @@ import {
 // tests use incompressible content so that every case below takes that path, and compare it with the
 // pure-JS decoder on the main thread.
 const BIG = () => randomBytes(3 * 1024 * 1024);
-
-/**
- * Everything two unpacks of one layer must agree on: ctimes differ between runs (so no fingerprint),
- * and so do the mtimes of the implicit directories this layer creates.
- */
-function snapshot(root: string): string[] {
-  const out: string[] = [];
-  const walk = (p: string, rel: string) => {
-    const st = lstatSync(p, { bigint: true });
-    const body = st.isSymbolicLink() ? readlinkSync(p) : st.isFile() ? sha256(readFileSync(p)) : "";
-    const mtime = st.isDirectory() ? "" : st.mtimeNs;
-    out.push(`${rel} ${st.mode} ${st.uid}:${st.gid} ${mtime} ${st.nlink} ${body}`);
-    if (st.isDirectory()) for (const name of readdirSync(p).sort()) walk(join(p, name), `${rel}/${name}`);
-  };
-  walk(root, ".");
-  return out;
-}
 
 describePrivileged(
   "zstd decoded on a worker thread",
