@@ -31,6 +31,14 @@ function freshBundle() {
   return existsSync(new URL(stamp.entry, stampUrl));
 }
 
+// `strata images | head`: a reader that goes away early is no error (docker dies of SIGPIPE, quietly)
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 const env = process.env;
 let entry;
 if (!existsSync(new URL("../src/main.ts", import.meta.url)) || env.STRATA_USE_DIST === "1") {

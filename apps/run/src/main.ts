@@ -16,6 +16,7 @@ import { addExplainOptions, type ExplainFlags, splitTraceEquals } from "./explai
 const commands = {
   containers: () => import("./commands/containers.js"),
   exec: () => import("./commands/exec.js"),
+  stats: () => import("./commands/stats.js"),
   images: () => import("./commands/images.js"),
   info: () => import("./commands/info.js"),
   inspect: () => import("./commands/inspect.js"),
@@ -477,6 +478,34 @@ is not found; 1 when strata failed (e.g. the container is not running).`,
       const { runtime } = await opened();
       const { execCommand } = await commands.exec();
       exitCode = await execCommand(runtime, container, command, flags, (e) => reportError(e, err));
+    });
+
+  program
+    .command("stats")
+    .description("Show running containers' CPU, memory, network and pid use (refreshed each second)")
+    .argument("[container...]", "name, ID or unique ID prefix (default: every running container)")
+    .option("--no-stream", "print one sample and exit")
+    .option("--format <format>", "table (default) or json (one object per line, docker's keys)")
+    .addHelpText("after", "\nExamples:\n  strata stats --no-stream\n  strata stats web db")
+    .action(async (refs: string[], opts: { stream: boolean; format?: string }) => {
+      if (opts.format !== undefined && opts.format !== "json" && opts.format !== "table") {
+        throw Object.assign(new Error(`--format must be table or json (got '${opts.format}')`), {
+          code: "USAGE",
+        });
+      }
+      const { runtime } = await opened();
+      const { renderStats, sampleStats } = await commands.stats();
+      const format = opts.format === "json" ? "json" : undefined;
+      if (!opts.stream) {
+        out(renderStats(await sampleStats(runtime, refs, 500), format));
+        return;
+      }
+      const clear = io.stdout.isTTY === true && format === undefined;
+      while (!interrupt.signal.aborted) {
+        const rows = await sampleStats(runtime, refs, 1000);
+        if (interrupt.signal.aborted) break;
+        out(`${clear ? "\x1b[2J\x1b[H" : ""}${renderStats(rows, format)}`);
+      }
     });
 
   program

@@ -9,7 +9,7 @@ import { DEFAULT_ROOT as STORE_DEFAULT_ROOT } from "@strata/image-store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_ROOT } from "../src/defaults.js";
 import { configPaths, loadConfig, main } from "../src/index.js";
-import { cleanup } from "./cli-helpers.js";
+import { BIN, cleanup } from "./cli-helpers.js";
 
 const PREFIX = "strata-test-runh-";
 let dir: string;
@@ -117,6 +117,13 @@ describe("--help on every verb", () => {
 });
 
 describe("version, completion, debug", () => {
+  it("a reader that closes early (strata … | head) ends strata quietly with status 0", () => {
+    // `head -c 1` closes the pipe after one byte, long before the help text is written; stderr is kept
+    // so a stack trace would show
+    const script = `err=$(mktemp); "${process.execPath}" "${BIN}" --help 2>"$err" | head -c 1 >/dev/null; echo "\${PIPESTATUS[0]}"; cat "$err"; rm -f "$err"`;
+    expect(execFileSync("bash", ["-c", script], { encoding: "utf8" })).toBe("0\n");
+  });
+
   it("strata version prints the package version (text and json)", async () => {
     const text = await strata(["version"]);
     expect(text.stdout).toMatch(/^strata:\n Version: +0\.1\.0\n/);

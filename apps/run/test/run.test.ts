@@ -715,6 +715,43 @@ describePrivileged(
       expect((await cli("rm", "topped")).code).toBe(0);
     }, 30_000);
 
+    it("stats --no-stream shows a running container's CPU, memory and pids", async () => {
+      const d = await cli(
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "busy",
+        "--memory",
+        "64m",
+        image,
+        "sh",
+        "-c",
+        "while :; do :; done",
+      );
+      expect(d.code, d.stderr).toBe(0);
+      const json = await cli("stats", "--no-stream", "--format", "json", "busy");
+      expect(json.code, json.stderr).toBe(0);
+      const row = JSON.parse(json.stdout.trim()) as Record<string, string>;
+      expect(row).toMatchObject({
+        Container: d.stdout.trim().slice(0, 12),
+        Name: "busy",
+        PIDs: "1",
+        NetIO: "0B / 0B",
+      });
+      expect(Number.parseFloat(row.CPUPerc as string)).toBeGreaterThan(5); // a busy loop
+      expect(row.MemUsage).toMatch(/ \/ 64MiB$/);
+      const tableOut = await cli("stats", "--no-stream");
+      expect(tableOut.stdout.split("\n")[0]).toMatch(
+        /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+PIDS$/,
+      );
+      expect(tableOut.stdout).toContain("busy");
+      expect((await cli("rm", "-f", "busy")).code).toBe(0);
+      const gone = await cli("stats", "--no-stream", "busy");
+      expect(gone.code).not.toBe(0);
+    }, 30_000);
+
     it("run -d, ps, stop, ps -a, rm", async () => {
       const d = await cli("run", "-d", "--name", "sleeper", image, "sleep", "100");
       expect(d.stderr).toBe("");

@@ -24,6 +24,11 @@ export interface CgroupStats {
     /** Times the group hit its limit and invoked the OOM killer (v2 memory.events "oom"; v1 has no counter). */
     oomEvents?: number;
   };
+  /**
+   * CPU time used by the group's processes, seconds: v2 cpu.stat usage_usec; v1 cpuacct.usage when the
+   * cpu hierarchy is the joint cpu,cpuacct one (absent when cpuacct is a hierarchy of its own).
+   */
+  cpu?: { usageSeconds: number };
 }
 
 export interface WaitOptions {

@@ -110,6 +110,12 @@ export class V1Group extends BaseGroup {
         oomKills: oom.get("oom_kill") ?? 0,
       };
     }
+    // a joint cpu,cpuacct hierarchy (the usual v1 layout) has the usage next to the cpu files
+    const cpuacct = this.paths.cpu;
+    if (cpuacct !== undefined && (await this.has(cpuacct, "cpuacct.usage"))) {
+      const ns = parseNumber(await fs.read(join(cpuacct, "cpuacct.usage")), join(cpuacct, "cpuacct.usage"));
+      out.cpu = { usageSeconds: ns / 1e9 };
+    }
     return out;
   }
 }

@@ -81,6 +81,11 @@ export class V2Group extends BaseGroup {
         oomEvents: events.get("oom") ?? 0,
       };
     }
+    // cpu.stat is there whatever the enabled controllers (the kernel accounts CPU time for every group)
+    if (await this.has(dir, "cpu.stat")) {
+      const usec = parseKeyed(await fs.read(join(dir, "cpu.stat"))).get("usage_usec");
+      if (usec !== undefined) out.cpu = { usageSeconds: usec / 1e6 };
+    }
     return out;
   }
 }

@@ -61,6 +61,6 @@ export {
   readEnvFile,
   type VolumeBind,
 } from "./parse.js";
-export type { ContainerProcess } from "./processes.js";
+export type { ContainerProcess, ContainerStats } from "./processes.js";
 export { ContainerRuntime } from "./runtime.js";
 export { type ContainerState, type ContainerStatus, StateDir } from "./state.js";

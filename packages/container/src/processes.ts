@@ -44,3 +44,40 @@ export async function processInfo(pid: number): Promise<ContainerProcess | undef
     return undefined;
   }
 }
+
+/** One container's resource use now, as `docker stats` shows it. */
+export interface ContainerStats {
+  id: string;
+  name: string;
+  /**
+   * CPU seconds used so far: the cgroup's account when the kernel keeps one (v2, or v1's joint
+   * cpu,cpuacct hierarchy), else the sum over the container's live processes (/proc).
+   */
+  cpuSeconds: number;
+  memory?: { usage: number; limit: number | "max" };
+  pids?: { current: number; limit: number | "max" };
+  /** Bytes through the container's network interfaces (loopback excluded). */
+  net?: { rxBytes: number; txBytes: number };
+}
+
+/** rx/tx bytes of every interface but `lo` in the network namespace of `pid` (/proc/<pid>/net/dev). */
+export async function netBytes(pid: number): Promise<{ rxBytes: number; txBytes: number } | undefined> {
+  try {
+    const text = await readFile(`/proc/${pid}/net/dev`, "utf8");
+    let rxBytes = 0;
+    let txBytes = 0;
+    for (const line of text.split("\n").slice(2)) {
+      const colon = line.indexOf(":");
+      if (colon < 0 || line.slice(0, colon).trim() === "lo") continue;
+      const fields = line
+        .slice(colon + 1)
+        .trim()
+        .split(/\s+/);
+      rxBytes += Number(fields[0] ?? 0);
+      txBytes += Number(fields[8] ?? 0);
+    }
+    return { rxBytes, txBytes };
+  } catch {
+    return undefined;
+  }
+}

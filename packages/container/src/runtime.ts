@@ -107,7 +107,7 @@ import {
   readEnvFile,
 } from "./parse.js";
 import { ensureLayeredPlaceholders, ensurePlaceholders, missingPlaceholders } from "./placeholders.js";
-import { type ContainerProcess, processInfo } from "./processes.js";
+import { type ContainerProcess, type ContainerStats, netBytes, processInfo } from "./processes.js";
 import { type ContainerState, StateDir } from "./state.js";
 
 /** `containers/<id>/launch.json`: what the monitor of a detached container launches. */
@@ -1538,6 +1538,29 @@ export class ContainerRuntime {
       if (info) out.push(info);
     }
     return out;
+  }
+
+  /** `stats --no-stream`: a running container's resource use now. CONTAINER_NOT_RUNNING otherwise. */
+  async stats(ref: string): Promise<ContainerStats> {
+    const state = await this.resolve(ref);
+    if (!this.isRunning(state)) {
+      throw new ContainerError("CONTAINER_NOT_RUNNING", `container ${state.name} is not running`);
+    }
+    const group = await (await this.cgroups()).open(state.id);
+    const [cg, pids, net] = await Promise.all([group.stats(), group.pids(), netBytes(state.pid as number)]);
+    let cpuSeconds = cg.cpu?.usageSeconds;
+    if (cpuSeconds === undefined) {
+      const infos = await Promise.all(pids.map((pid) => processInfo(pid)));
+      cpuSeconds = infos.reduce((sum, p) => sum + (p?.cpuSeconds ?? 0), 0);
+    }
+    return {
+      id: state.id,
+      name: state.name,
+      cpuSeconds,
+      ...(cg.memory ? { memory: { usage: cg.memory.usage, limit: cg.memory.limit } } : {}),
+      ...(cg.pids ? { pids: { current: cg.pids.current, limit: cg.pids.limit } } : {}),
+      ...(net ? { net } : {}),
+    };
   }
 
   /**
