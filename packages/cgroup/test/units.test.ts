@@ -418,19 +418,16 @@ describe("fixture trees", () => {
       file: "cpu.stat",
       text: "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n",
     },
-  ])(
-    "v$version: stats read CPU time from $file",
-    async ({ version, file, text }) => {
-      const k = await fake({ version });
-      const manager = await managerOn(k);
-      const group = await manager.create("c1");
-      // v1 with cpuacct as a hierarchy of its own: no usage next to the cpu files (v2 always has cpu.stat)
-      if (version === 1) expect((await group.stats()).cpu).toBeUndefined();
-      const dir = (version === 1 ? group.paths.cpu : group.paths.unified) as string;
-      await writeFile(join(dir, file), text);
-      expect((await group.stats()).cpu).toEqual({ usageSeconds: 2.5 });
-    },
-  );
+  ])("v$version: stats read CPU time from $file", async ({ version, file, text }) => {
+    const k = await fake({ version });
+    const manager = await managerOn(k);
+    const group = await manager.create("c1");
+    // v1 with cpuacct as a hierarchy of its own: no usage next to the cpu files (v2 always has cpu.stat)
+    if (version === 1) expect((await group.stats()).cpu).toBeUndefined();
+    const dir = (version === 1 ? group.paths.cpu : group.paths.unified) as string;
+    await writeFile(join(dir, file), text);
+    expect((await group.stats()).cpu).toEqual({ usageSeconds: 2.5 });
+  });
 
   it("maps errnos to codes a user can act on", async () => {
     const k = await fake({ version: 2 });
