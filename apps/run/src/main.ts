@@ -409,12 +409,19 @@ container started; 126 when the command cannot be invoked; 127 when it is not fo
     .description("Show the output of a detached container (run -d): stdout and stderr as written")
     .argument("<container>", "name, ID or unique ID prefix")
     .option("-f, --follow", "keep printing new output until the container exits")
-    .addHelpText("after", "\nExamples:\n  strata logs web\n  strata logs -f web")
-    .action(async (ref: string, opts: { follow?: boolean }) => {
+    .option("-n, --tail <lines>", "only the last N lines (all: everything)", "all")
+    .addHelpText("after", "\nExamples:\n  strata logs web\n  strata logs -f web\n  strata logs -n 20 web")
+    .action(async (ref: string, opts: { follow?: boolean; tail: string }) => {
+      if (opts.tail !== "all" && !/^\d+$/.test(opts.tail)) {
+        throw Object.assign(new Error(`--tail must be a number of lines or all (got '${opts.tail}')`), {
+          code: "USAGE",
+        });
+      }
       const { runtime } = await opened();
       for await (const chunk of runtime.logs(ref, {
         follow: opts.follow === true,
         signal: interrupt.signal,
+        ...(opts.tail === "all" ? {} : { tail: Number(opts.tail) }),
       })) {
         io.stdout.write(chunk);
       }

@@ -517,6 +517,10 @@ describePrivileged(
       expect(followed.code, followed.stderr).toBe(0);
       expect(followed.stdout).toBe("one\ntwo\nthree\n");
       expect((await cli("logs", "talker")).stdout).toBe("one\ntwo\nthree\n");
+      expect((await cli("logs", "--tail", "2", "talker")).stdout).toBe("two\nthree\n");
+      expect((await cli("logs", "-n", "0", "talker")).stdout).toBe("");
+      expect((await cli("logs", "-n", "9", "talker")).stdout).toBe("one\ntwo\nthree\n");
+      expect((await cli("logs", "-n", "x", "talker")).code).not.toBe(0);
       expect((await cli("rm", "talker")).code).toBe(0);
       const foreground = await cli("run", "--network", "none", "--name", "quiet", image, "true");
       expect(foreground.code).toBe(0);

@@ -69,6 +69,7 @@ import {
   teardownCommands,
   timed,
 } from "./explain.js";
+import { tailStart } from "./log-tail.js";
 import {
   attachNetwork,
   checkNetworkMode,
@@ -1332,7 +1333,13 @@ export class ContainerRuntime {
    */
   async *logs(
     ref: string,
-    options: { follow?: boolean; signal?: AbortSignal; pollMs?: number } = {},
+    options: {
+      follow?: boolean;
+      signal?: AbortSignal;
+      pollMs?: number;
+      /** `--tail N`: start N lines before the end (0: only what comes next, with `follow`). */
+      tail?: number;
+    } = {},
   ): AsyncGenerator<Buffer> {
     const state = await this.resolve(ref);
     const file = join(this.states.dir(state.id), "container.log");
@@ -1345,7 +1352,7 @@ export class ContainerRuntime {
     });
     try {
       const buffer = Buffer.alloc(64 * 1024);
-      let position = 0;
+      let position = options.tail === undefined ? 0 : await tailStart(handle, options.tail, buffer);
       for (;;) {
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
         if (bytesRead > 0) {
