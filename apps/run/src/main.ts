@@ -675,6 +675,42 @@ is not found; 1 when strata failed (e.g. the container is not running).`,
     });
   netns.enablePositionalOptions();
 
+  const imageVerb = program.command("image").description("Manage images (prune)");
+  imageVerb
+    .command("prune")
+    .description("Remove dangling images (-a: every image no container uses), then unused layers")
+    .option("-a, --all", "remove every image no container uses, not only untagged ones")
+    .addHelpText("after", "\nExamples:\n  strata image prune\n  strata image prune -a")
+    .action(async (opts: { all?: boolean }) => {
+      // through the runtime's store: an image a container uses is kept
+      await (await commands.rmi()).imagePruneCommand((await opened()).store, opts, out);
+    });
+
+  const containerVerb = program.command("container").description("Manage containers (prune)");
+  containerVerb
+    .command("prune")
+    .description("Remove every exited container (layer, state and name)")
+    .addHelpText("after", "\nExamples:\n  strata container prune")
+    .action(async () => {
+      const { runtime } = await opened();
+      // exited ones only: a "created" container is one a detached run is starting right now
+      const stopped = (await runtime.list({ all: true })).filter((c) => c.status === "exited");
+      let failed = false;
+      const removed: string[] = [];
+      for (const c of stopped) {
+        try {
+          await runtime.remove(c.id);
+          removed.push(c.id);
+        } catch (e) {
+          failed = true;
+          reportError(e, err);
+        }
+      }
+      if (removed.length > 0) out(`Deleted Containers:\n${removed.map((id) => `${id}\n`).join("")}\n`);
+      out(`Total reclaimed containers: ${removed.length}\n`);
+      if (failed) exitCode = ExitCode.FAILURE;
+    });
+
   const network = program
     .command("network")
     .description("Networks: bridge (strata0 by default), host, none")

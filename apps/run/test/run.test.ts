@@ -756,6 +756,28 @@ describePrivileged(
       expect(gone.code).not.toBe(0);
     }, 30_000);
 
+    it("container prune removes exited containers only; image prune keeps images a container uses", async () => {
+      for (const name of ["pruned1", "pruned2"]) {
+        expect((await cli("run", "--network", "none", "--name", name, image, "true")).code).toBe(0);
+      }
+      const keep = await cli("run", "-d", "--network", "none", "--name", "kept", image, "sleep", "100");
+      expect(keep.code, keep.stderr).toBe(0);
+      const pruned = await cli("container", "prune");
+      expect(pruned.code, pruned.stderr).toBe(0);
+      expect(pruned.stdout).toMatch(
+        // (exited containers other tests left would go too: only these two are known to be there)
+        /^Deleted Containers:\n([0-9a-f]{64}\n){2,}\nTotal reclaimed containers: \d+\n$/,
+      );
+      const names = (await cli("ps", "-a", "--format", "json")).stdout;
+      expect(names).toContain('"Names":"kept"');
+      expect(names).not.toContain("pruned1");
+      // nothing dangling; -a spares the image the running container uses
+      expect((await cli("image", "prune")).stdout).toBe("Total reclaimed space: 0B\n");
+      expect((await cli("image", "prune", "-a")).code).toBe(0);
+      expect((await cli("images")).stdout).toContain(`${registry.host}/test/busybox`);
+      expect((await cli("rm", "-f", "kept")).code).toBe(0);
+    }, 30_000);
+
     it("run -d, ps, stop, ps -a, rm", async () => {
       const d = await cli("run", "-d", "--name", "sleeper", image, "sleep", "100");
       expect(d.stderr).toBe("");
