@@ -516,6 +516,20 @@ is not found; 1 when strata failed (e.g. the container is not running).`,
     });
 
   program
+    .command("port")
+    .description("List a container's published ports, or where one of them is published")
+    .argument("<container>", "name, ID or unique ID prefix")
+    .argument("[port]", "PORT[/tcp|udp]")
+    .addHelpText("after", "\nExamples:\n  strata port web\n  strata port web 80/tcp")
+    .action(async (ref: string, port: string | undefined) => {
+      const { runtime } = await opened();
+      const state = await runtime.inspect(ref);
+      const { portLines } = await commands.containers();
+      const ports = (state.network?.data?.ports ?? []) as Parameters<typeof portLines>[0];
+      out(portLines(ports, port));
+    });
+
+  program
     .command("wait")
     .description("Wait until containers stop, then print their exit codes")
     .argument("<container...>", "name, ID or unique ID prefix")

@@ -897,6 +897,9 @@ describePrivileged(
       const ps = await cli("ps");
       expect(ps.stdout).toContain(`127.0.0.1:${p1}->80/tcp`);
       expect(ps.stdout).toContain(`0.0.0.0:${p2}->80/tcp`);
+      expect((await cli("port", "web")).stdout).toBe(`80/tcp -> 127.0.0.1:${p1}\n80/tcp -> 0.0.0.0:${p2}\n`);
+      expect((await cli("port", "web", "80")).stdout).toBe(`127.0.0.1:${p1}\n0.0.0.0:${p2}\n`);
+      expect((await cli("port", "web", "81/udp")).code).not.toBe(0);
       const get = async (port: number) => {
         for (let i = 0; ; i++) {
           try {

@@ -101,3 +101,24 @@ export async function gcCommand(runtime: ContainerRuntime): Promise<string> {
   lines.push(lines.length === 0 ? "nothing to clean up" : `cleaned up ${lines.length} item(s)`);
   return `${lines.join("\n")}\n`;
 }
+
+/**
+ * `docker port CONTAINER [PORT[/PROTO]]`: `80/tcp -> 127.0.0.1:8080`, one line per published port (only
+ * those of PORT when given). An unpublished PORT is an error, as with docker.
+ */
+export function portLines(ports: readonly PortMapping[], filter?: string): string {
+  let wanted = ports;
+  if (filter !== undefined) {
+    const [port, proto = "tcp"] = filter.split("/");
+    wanted = ports.filter((p) => String(p.containerPort) === port && p.protocol === proto);
+    if (wanted.length === 0) {
+      throw new UsageError(`no public port '${port}/${proto}' published for this container`);
+    }
+  }
+  return wanted
+    .map(
+      (p) =>
+        `${filter === undefined ? `${p.containerPort}/${p.protocol} -> ` : ""}${p.hostIp ?? "0.0.0.0"}:${p.hostPort}\n`,
+    )
+    .join("");
+}
