@@ -17,11 +17,13 @@ import type { FileMeta, FileOutput } from "./file-output.js";
  * of slots that the stream is copied into (uncompressed and gzip layers; the worker then also computes
  * the diffID over each slot, which is why the copy is no extra cost: the hashing thread needed one), or
  * they already sit in the zstd decoder's shared slots. A slot is handed back (its state word set to 0)
- * by the worker once every write that reads it is done, so the writer never sees memory being reused.
+ * by the worker once every write that reads it is done, so no slot is refilled while a write still
+ * reads it.
  *
  * Every fd passed in is closed exactly once, by the worker, after all writes queued before it; so a
- * number the kernel hands out again can never receive a stale write. A failed write stops all later
- * writes of the unpack (the worker still closes every fd) and is reported with the entry name.
+ * number the kernel hands out again can never receive a stale write. Once a file fails (its write or
+ * metadata), the worker writes nothing more for the unpack (it still closes every fd), and the failure
+ * is reported with the entry name.
  *
  * The worker's source is an eval'd string (plain CommonJS), so bundlers need no extra file.
  */
