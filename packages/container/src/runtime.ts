@@ -1523,7 +1523,10 @@ export class ContainerRuntime {
           `container ${id.slice(0, 12)} was removed when it ended (run --rm): its exit code is gone`,
         );
       }
-      if (!this.isRunning(state) && state.status !== "created") return state.exitCode ?? 0;
+      // the owner records the exit code after PID 1 ends: wait for that record, not just for the pid
+      if (state.status === "exited") return state.exitCode ?? 0;
+      // an owner gone without recording it (a crash) will record nothing more
+      if (!this.isRunning(state) && !isAlive(state.monitor)) return state.exitCode ?? 0;
       if (options.signal?.aborted) throw options.signal.reason;
       await sleep(options.pollMs ?? 100);
     }
