@@ -221,42 +221,17 @@ export async function main(argv: string[], io: MainIO = process): Promise<number
           code: "USAGE",
         });
       }
-      const inspect = await commands.inspect();
-      const { containerInspectObject } = await import("./commands/inspect-container.js");
-      const objects: unknown[] = [];
-      for (const ref of refs) {
-        if (opts.type !== "image") {
-          // no container store to open (e.g. not root): only images can match
-          const runtime = await opened().then(
-            (o) => o.runtime,
-            (e: unknown) => {
-              if (opts.type === "container") throw e;
-              return undefined;
-            },
-          );
-          try {
-            if (runtime === undefined)
-              throw Object.assign(new Error("no containers"), { code: "CONTAINER_NOT_FOUND" });
-            const state = await runtime.inspect(ref);
-            const { isAlive } = await import("@strata/container");
-            const running =
-              state.status === "running" &&
-              state.pid !== undefined &&
-              state.pidStart !== undefined &&
-              isAlive({ pid: state.pid, start: state.pidStart });
-            objects.push(containerInspectObject(state, running));
-            continue;
-          } catch (e) {
-            const code = (e as { code?: string }).code;
-            // a name that is not a container's may be an image's; any other failure is reported
-            if (opts.type === "container" || (code !== "CONTAINER_NOT_FOUND" && code !== "INVALID_NAME"))
-              throw e;
-          }
-        }
-        const store = await openStore();
-        objects.push(inspect.inspectObject(store, await store.get(ref)));
-      }
-      out(inspect.render(objects, opts.format));
+      const { inspectCommand } = await commands.inspect();
+      out(
+        await inspectCommand(
+          refs,
+          {
+            ...(opts.type ? { type: opts.type as "container" | "image" } : {}),
+            ...(opts.format ? { format: opts.format } : {}),
+          },
+          { runtime: async () => (await opened()).runtime, store: openStore },
+        ),
+      );
     });
 
   program
@@ -555,25 +530,8 @@ is not found; 1 when strata failed (e.g. the container is not running).`,
     .addHelpText("after", "\nExamples:\n  strata top web")
     .action(async (ref: string) => {
       const { runtime } = await opened();
-      const processes = await runtime.top(ref);
-      const { table } = await import("./format.js");
-      const time = (s: number) => {
-        const t = Math.floor(s);
-        const pad = (n: number) => String(n).padStart(2, "0");
-        return `${pad(Math.floor(t / 3600))}:${pad(Math.floor(t / 60) % 60)}:${pad(t % 60)}`;
-      };
-      out(
-        table([
-          ["UID", "PID", "PPID", "TIME", "CMD"],
-          ...processes.map((p) => [
-            String(p.uid),
-            String(p.pid),
-            String(p.ppid),
-            time(p.cpuSeconds),
-            p.command,
-          ]),
-        ]),
-      );
+      const { topTable } = await commands.containers();
+      out(topTable(await runtime.top(ref)));
     });
 
   program
@@ -707,22 +665,9 @@ is not found; 1 when strata failed (e.g. the container is not running).`,
     .addHelpText("after", "\nExamples:\n  strata container prune")
     .action(async () => {
       const { runtime } = await opened();
-      // exited ones only: a "created" container is one a detached run is starting right now
-      const stopped = (await runtime.list({ all: true })).filter((c) => c.status === "exited");
-      let failed = false;
-      const removed: string[] = [];
-      for (const c of stopped) {
-        try {
-          await runtime.remove(c.id);
-          removed.push(c.id);
-        } catch (e) {
-          failed = true;
-          reportError(e, err);
-        }
-      }
-      if (removed.length > 0) out(`Deleted Containers:\n${removed.map((id) => `${id}\n`).join("")}\n`);
-      out(`Total reclaimed containers: ${removed.length}\n`);
-      if (failed) exitCode = ExitCode.FAILURE;
+      const { containerPruneCommand } = await commands.containers();
+      if (!(await containerPruneCommand(runtime, out, (e) => reportError(e, err))))
+        exitCode = ExitCode.FAILURE;
     });
 
   const network = program

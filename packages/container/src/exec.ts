@@ -1,4 +1,4 @@
-import { dockerCapabilitySets, type LaunchSpec, resolveUser } from "@strata/launch";
+import { dockerCapabilitySets, type LaunchSpec, mergeEnv, resolveUser } from "@strata/launch";
 import { ContainerError } from "./errors.js";
 
 /**
@@ -60,11 +60,6 @@ export function execTemplateOf(spec: LaunchSpec): ExecTemplate {
   };
 }
 
-function envKey(entry: string): string {
-  const eq = entry.indexOf("=");
-  return eq < 0 ? entry : entry.slice(0, eq);
-}
-
 /**
  * The launch spec of one exec into the container whose init is `init` (host pid and start time):
  * the template's settings with the exec's overrides, entering the init's namespaces.
@@ -85,19 +80,12 @@ export function execSpecOf(
     options.user === undefined
       ? template.user
       : (({ uid, gid, additionalGids }) => ({ uid, gid, additionalGids }))(resolveUser(root, options.user));
-  const env = [...template.env];
-  const set = (entry: string) => {
-    const i = env.findIndex((e) => envKey(e) === envKey(entry));
-    if (i >= 0) env[i] = entry;
-    else env.push(entry);
-  };
-  if (options.tty) set("TERM=xterm");
   for (const entry of options.env ?? []) {
     if (!entry.includes("=") || entry.startsWith("=")) {
       throw new ContainerError("INVALID_OPTION", `-e '${entry}' is not KEY=VALUE`);
     }
-    set(entry);
   }
+  const env = mergeEnv(template.env, [...(options.tty ? ["TERM=xterm"] : []), ...(options.env ?? [])]);
   return {
     rootfs: root,
     readonlyRootfs: false,

@@ -1375,7 +1375,8 @@ export class ContainerRuntime {
     }
   }
 
-  private isRunning(state: ContainerState): boolean {
+  /** Whether the container's PID 1 runs now (its recorded pid, with the same start time, is alive). */
+  isRunning(state: ContainerState): boolean {
     return (
       state.status === "running" &&
       state.pid !== undefined &&
@@ -1557,10 +1558,10 @@ export class ContainerRuntime {
       throw new ContainerError("CONTAINER_NOT_RUNNING", `container ${state.name} is not running`);
     }
     const group = await (await this.cgroups()).open(state.id);
-    const [cg, pids, net] = await Promise.all([group.stats(), group.pids(), netBytes(state.pid as number)]);
+    const [cg, net] = await Promise.all([group.stats(), netBytes(state.pid as number)]);
     let cpuSeconds = cg.cpu?.usageSeconds;
     if (cpuSeconds === undefined) {
-      const infos = await Promise.all(pids.map((pid) => processInfo(pid)));
+      const infos = await Promise.all((await group.pids()).map((pid) => processInfo(pid)));
       cpuSeconds = infos.reduce((sum, p) => sum + (p?.cpuSeconds ?? 0), 0);
     }
     return {

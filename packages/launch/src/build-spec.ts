@@ -82,7 +82,7 @@ function envKey(entry: string): string {
 }
 
 /** Appends or replaces `KEY=value` entries by key, keeping first-seen order. */
-function mergeEnv(base: string[], overrides: string[]): string[] {
+export function mergeEnv(base: string[], overrides: string[]): string[] {
   const out = [...base];
   for (const entry of overrides) {
     const index = out.findIndex((e) => envKey(e) === envKey(entry));

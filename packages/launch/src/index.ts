@@ -2,6 +2,7 @@ export {
   type BuildLaunchSpecOptions,
   buildLaunchSpec,
   type ImageRuntimeConfig,
+  mergeEnv,
   overlayLayerDirs,
 } from "./build-spec.js";
 export {

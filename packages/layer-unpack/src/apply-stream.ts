@@ -50,13 +50,17 @@ export class StreamApplier {
     return undefined;
   }
 
-  /** After the last chunk: every file written; resolves with the diffID's hex. */
+  /** After the last chunk: every file written; resolves with the diffID (`algorithm:hex`). */
   async end(): Promise<string> {
-    if (this.behind !== undefined) return (await this.behind.end()) as string;
-    if (this.offThread !== undefined) return (await this.offThread.digest()).slice(this.alg.length + 1);
-    const h = createHash(this.alg);
-    for (const b of this.takeHead()) h.update(b);
-    return h.digest("hex");
+    if (this.offThread !== undefined) return this.offThread.digest();
+    let hex: string;
+    if (this.behind !== undefined) hex = (await this.behind.end()) as string;
+    else {
+      const h = createHash(this.alg);
+      for (const b of this.takeHead()) h.update(b);
+      hex = h.digest("hex");
+    }
+    return `${this.alg}:${hex}`;
   }
 
   /** The unpack failed: wait until the writer thread (if any) closed every file. */

@@ -205,19 +205,22 @@ export class Extractor implements TarSink {
     return (dirMode & S_ISGID) !== 0 ? dirGid : this.defaults.gid;
   }
 
+  /** The group a node created in `dir` gets, or UNKNOWN_DEFAULTS (then nothing is assumed about it). */
+  private newNodeGid(dir: string): number {
+    return this.realDirs.get(dir) ?? UNKNOWN_DEFAULTS;
+  }
+
   /** Whether a node created in `dir` already has the owner the entry asks for. */
-  private ownerIsDefault(dir: string, entry: TarEntry): boolean {
-    const gid = this.realDirs.get(dir) ?? UNKNOWN_DEFAULTS;
-    return gid !== UNKNOWN_DEFAULTS && entry.uid === this.defaults?.uid && entry.gid === gid;
+  private ownerIsDefault(dirGid: number, entry: TarEntry): boolean {
+    return dirGid !== UNKNOWN_DEFAULTS && entry.uid === this.defaults?.uid && entry.gid === dirGid;
   }
 
   private createFile(dir: string, path: string, entry: TarEntry): void {
-    const chown = !this.ownerIsDefault(dir, entry);
+    const dirGid = this.newNodeGid(dir);
+    const chown = !this.ownerIsDefault(dirGid, entry);
     // Special bits always get an explicit fchmod (after fchown, which would clear them).
     const chmod =
-      this.defaults == null ||
-      (this.realDirs.get(dir) ?? UNKNOWN_DEFAULTS) === UNKNOWN_DEFAULTS ||
-      (entry.mode & ~this.defaults.permMask) !== 0;
+      this.defaults == null || dirGid === UNKNOWN_DEFAULTS || (entry.mode & ~this.defaults.permMask) !== 0;
     // A file created with its final mode is what tar does; one that still needs fchmod starts private.
     const createMode = chmod ? 0o600 : entry.mode;
     let fd: number;
@@ -237,7 +240,7 @@ export class Extractor implements TarSink {
     // A new directory shares its parent's creation defaults (a default ACL is inherited); one that
     // was there before this layer may differ.
     const parent = path.slice(0, path.lastIndexOf("/"));
-    let known = (this.realDirs.get(parent) ?? UNKNOWN_DEFAULTS) !== UNKNOWN_DEFAULTS;
+    let known = this.newNodeGid(parent) !== UNKNOWN_DEFAULTS;
     try {
       mkdirSync(path, 0o700);
     } catch (err) {
@@ -247,7 +250,7 @@ export class Extractor implements TarSink {
         this.removeExisting(path);
         mkdirSync(path, 0o700);
       } else {
-        known = (this.realDirs.get(path) ?? UNKNOWN_DEFAULTS) !== UNKNOWN_DEFAULTS;
+        known = this.newNodeGid(path) !== UNKNOWN_DEFAULTS;
       }
     }
     this.realDirs.set(path, known ? this.newFileGid(entry.mode, entry.gid) : UNKNOWN_DEFAULTS);
@@ -276,7 +279,7 @@ export class Extractor implements TarSink {
       this.removeExisting(path);
       symlinkSync(entry.linkname, path);
     }
-    if (!this.ownerIsDefault(dir, entry)) lchownSync(path, entry.uid, entry.gid);
+    if (!this.ownerIsDefault(this.newNodeGid(dir), entry)) lchownSync(path, entry.uid, entry.gid);
     this.queueXattrs(path, entry, false);
     // No chmod: symlink modes are meaningless and chmod would follow the link (CVE-2021-32760).
     lutimesSync(path, entry.atime ?? entry.mtime, entry.mtime);
@@ -407,7 +410,7 @@ export class Extractor implements TarSink {
    */
   private makeImplicitDir(abs: string, rel: string): void {
     const parent = abs.slice(0, abs.lastIndexOf("/"));
-    const known = (this.realDirs.get(parent) ?? UNKNOWN_DEFAULTS) !== UNKNOWN_DEFAULTS;
+    const known = this.newNodeGid(parent) !== UNKNOWN_DEFAULTS;
     mkdirSync(abs, 0o755);
     let from: Stats | undefined;
     for (const parent of this.parents) {

@@ -233,12 +233,8 @@ async function unpackChecked(input: Readable, options: UnpackOptions): Promise<U
       digest = hex.digest === undefined ? undefined : `${digestAlg}:${hex.digest}`;
       diffId = `${diffAlg}:${hex.diffId}`;
     } else {
-      const [compressedDigest, diffHex] = await Promise.all([
-        compressedHash?.digest(),
-        (applier as StreamApplier).end(),
-      ]);
-      diffId = `${diffAlg}:${diffHex}`;
-      digest = oneHash ? diffId : compressedDigest;
+      [digest, diffId] = await Promise.all([compressedHash?.digest(), (applier as StreamApplier).end()]);
+      if (oneHash) digest = diffId;
     }
     if (options.expectedDigest !== undefined && digest !== options.expectedDigest) {
       throw new UnpackError(

@@ -1,4 +1,4 @@
-import type { ContainerRuntime, ContainerSummary } from "@strata/container";
+import type { ContainerProcess, ContainerRuntime, ContainerSummary } from "@strata/container";
 import type { PortMapping } from "@strata/network";
 import { UsageError } from "../errors.js";
 import { humanDuration, table } from "../format.js";
@@ -121,4 +121,43 @@ export function portLines(ports: readonly PortMapping[], filter?: string): strin
         `${filter === undefined ? `${p.containerPort}/${p.protocol} -> ` : ""}${p.hostIp ?? "0.0.0.0"}:${p.hostPort}\n`,
     )
     .join("");
+}
+
+/** `docker top`'s table: `UID PID PPID TIME CMD`, TIME as hh:mm:ss of CPU time. */
+export function topTable(processes: readonly ContainerProcess[]): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const time = (seconds: number) => {
+    const t = Math.floor(seconds);
+    return `${pad(Math.floor(t / 3600))}:${pad(Math.floor(t / 60) % 60)}:${pad(t % 60)}`;
+  };
+  return table([
+    ["UID", "PID", "PPID", "TIME", "CMD"],
+    ...processes.map((p) => [String(p.uid), String(p.pid), String(p.ppid), time(p.cpuSeconds), p.command]),
+  ]);
+}
+
+/**
+ * `docker container prune`: every exited container (a "created" one is being started by a detached
+ * run right now). Prints their ids and the count; false when one could not be removed (reported).
+ */
+export async function containerPruneCommand(
+  runtime: ContainerRuntime,
+  write: (s: string) => void,
+  report: (error: unknown) => void,
+): Promise<boolean> {
+  const exited = (await runtime.list({ all: true })).filter((c) => c.status === "exited");
+  const removed: string[] = [];
+  let ok = true;
+  for (const c of exited) {
+    try {
+      await runtime.remove(c.id);
+      removed.push(c.id);
+    } catch (e) {
+      ok = false;
+      report(e);
+    }
+  }
+  if (removed.length > 0) write(`Deleted Containers:\n${removed.map((id) => `${id}\n`).join("")}\n`);
+  write(`Total reclaimed containers: ${removed.length}\n`);
+  return ok;
 }

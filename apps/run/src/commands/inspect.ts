@@ -1,6 +1,7 @@
 import path from "node:path";
+import type { ContainerRuntime } from "@strata/container";
 import type { ImageDetails, ImageStore } from "@strata/image-store";
-import { renderFormat } from "./inspect-container.js";
+import { containerInspectObject, renderFormat } from "./inspect-container.js";
 
 /** The `docker image inspect` object for one image (same keys, same order). */
 export function inspectObject(store: ImageStore, image: ImageDetails): Record<string, unknown> {
@@ -58,9 +59,46 @@ export function inspectObject(store: ImageStore, image: ImageDetails): Record<st
   };
 }
 
-/** `strata inspect REF|ID...`: a JSON array, 4-space indented like docker. */
-export async function inspectCommand(store: ImageStore, refs: string[]): Promise<string> {
-  return render(await Promise.all(refs.map(async (ref) => inspectObject(store, await store.get(ref)))));
+/** Where `inspect` looks, each opened at most once and only when needed. */
+export interface InspectSources {
+  runtime(): Promise<ContainerRuntime>;
+  store(): Promise<ImageStore>;
+}
+
+/**
+ * `strata inspect [--type container|image] [-f TEMPLATE] REF…`: each ref as a container first (as docker;
+ * a name no container has may be an image's), else as an image. Without containers to open (e.g. not
+ * root) only images can match, unless `--type container` asked for one.
+ */
+export async function inspectCommand(
+  refs: string[],
+  options: { type?: "container" | "image"; format?: string },
+  sources: InspectSources,
+): Promise<string> {
+  let runtime: ContainerRuntime | null | undefined;
+  let store: ImageStore | undefined;
+  const objects: unknown[] = [];
+  for (const ref of refs) {
+    if (options.type !== "image") {
+      runtime ??= await sources.runtime().catch((e: unknown) => {
+        if (options.type === "container") throw e;
+        return null;
+      });
+      const state = await runtime?.inspect(ref).catch((e: unknown) => {
+        const code = (e as { code?: string }).code;
+        if (options.type === "container" || (code !== "CONTAINER_NOT_FOUND" && code !== "INVALID_NAME"))
+          throw e;
+        return undefined;
+      });
+      if (runtime && state) {
+        objects.push(containerInspectObject(state, runtime.isRunning(state)));
+        continue;
+      }
+    }
+    store ??= await sources.store();
+    objects.push(inspectObject(store, await store.get(ref)));
+  }
+  return render(objects, options.format);
 }
 
 /** The objects as docker prints them: a JSON array, or one `--format` line per object. */
